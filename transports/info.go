@@ -1,0 +1,60 @@
+package transports
+
+// Info describes a transport to users and to service discovery.
+type Info struct {
+	// Type is the disco identity type in the "gateway" category, from the
+	// XMPP registrar (for example "irc" or "smtp").
+	Type string
+	// Name is a human-readable name, such as "IRC".
+	Name string
+	// Instructions tell the user what to enter in the registration form.
+	Instructions string
+	// Fields are the registration form fields, in display order.
+	Fields []Field
+	// AddressPrompt describes a legacy address for jabber:iq:gateway
+	// (XEP-0100), for example "Email address of the contact".
+	AddressPrompt string
+	// AddressDesc is a longer explanation of AddressPrompt.
+	AddressDesc string
+}
+
+// FieldKind is the type of a registration field.
+type FieldKind int
+
+// Field kinds. Secret fields are encrypted at rest and never shown back.
+const (
+	Text FieldKind = iota
+	Secret
+	Bool
+	List
+)
+
+// Field is one registration form field.
+type Field struct {
+	Name     string
+	Label    string
+	Desc     string
+	Kind     FieldKind
+	Required bool
+	// Default is offered to a new user and used when the field is left
+	// empty.
+	Default string
+	// Options are the choices of a List field.
+	Options []Option
+}
+
+// Option is one choice of a List field.
+type Option struct {
+	Label string
+	Value string
+}
+
+// Field returns the field named name, if the transport has one.
+func (i Info) Field(name string) (Field, bool) {
+	for _, f := range i.Fields {
+		if f.Name == name {
+			return f, true
+		}
+	}
+	return Field{}, false
+}
