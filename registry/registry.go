@@ -53,7 +53,8 @@ type ListOptions struct {
 	User string
 	// After skips users up to and including this bare JID (for paging).
 	After string
-	// Limit caps the number of registrations returned; 0 means no limit.
+	// Limit stops the list at the first user whose registrations reach
+	// this many in all (a user is never split across pages); 0 means no limit.
 	Limit int
 }
 

@@ -1,0 +1,274 @@
+package gateway
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cenkalti/backoff/v5"
+	"mellium.im/xmpp"
+	"mellium.im/xmpp/component"
+	"mellium.im/xmpp/stream"
+)
+
+const (
+	nsStream     = "http://etherx.jabber.org/streams"
+	dialTimeout  = 10 * time.Second
+	writeTimeout = 30 * time.Second
+	pingTimeout  = 20 * time.Second
+)
+
+// errDisconnected is returned by send when the connection broke under it.
+var errDisconnected = errors.New("gateway: disconnected from the XMPP server")
+
+// connection keeps the component connected: it dials with backoff, reads
+// stanzas and hands them to the router, and serialises writes.
+type connection struct {
+	g *Gateway
+
+	mu      sync.Mutex
+	sess    *xmpp.Session // nil while disconnected; guarded by mu
+	netConn net.Conn      // guarded by mu
+	ready   chan struct{} // closed while connected; guarded by mu
+
+	pings   sync.Map // ping id → chan struct{}
+	nextID  atomic.Uint64
+	closing atomic.Bool // shutting down: no waiting for a reconnection
+}
+
+func newConnection(g *Gateway) *connection {
+	return &connection{g: g, ready: make(chan struct{})}
+}
+
+func (c *connection) connected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.sess != nil
+}
+
+// run connects and reconnects until ctx is done.
+func (c *connection) run(ctx context.Context) error {
+	log := c.g.log
+	bo := &backoff.ExponentialBackOff{
+		InitialInterval:     c.g.cfg.ReconnectMin,
+		RandomizationFactor: 0.5,
+		Multiplier:          2,
+		MaxInterval:         c.g.cfg.ReconnectMax,
+	}
+	bo.Reset()
+	for attempt := 1; ; attempt++ {
+		log.Info("connecting to the XMPP server", "server", c.g.cfg.Server, "attempt", attempt)
+		sess, conn, err := c.dial(ctx)
+		if err == nil {
+			attempt = 0
+			started := time.Now()
+			err = c.serve(ctx, sess, conn)
+			if ctx.Err() != nil {
+				return nil
+			}
+			if time.Since(started) > c.g.cfg.ReconnectMax {
+				bo.Reset()
+			}
+			log.Warn("disconnected from the XMPP server", "err", err)
+		} else if ctx.Err() != nil {
+			return nil
+		} else {
+			level := slog.LevelWarn
+			var se stream.Error
+			if errors.As(err, &se) && (se.Err == stream.NotAuthorized.Err || se.Err == stream.HostUnknown.Err) {
+				// The server refused the domain or secret: a configuration
+				// error that retrying quickly will not fix.
+				level = slog.LevelError
+				bo.InitialInterval = c.g.cfg.ReconnectMax
+				bo.Reset()
+			}
+			log.Log(ctx, level, "cannot connect to the XMPP server", "server", c.g.cfg.Server, "err", err)
+		}
+		wait := bo.NextBackOff()
+		log.Info("reconnecting later", "in", wait.Round(time.Millisecond))
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(wait):
+		}
+	}
+}
+
+// dial opens a TCP connection and negotiates the component stream.
+func (c *connection) dial(ctx context.Context) (*xmpp.Session, net.Conn, error) {
+	dctx, cancel := context.WithTimeout(ctx, dialTimeout)
+	defer cancel()
+	d := net.Dialer{KeepAlive: 30 * time.Second}
+	conn, err := d.DialContext(dctx, "tcp", c.g.cfg.Server)
+	if err != nil {
+		return nil, nil, fmt.Errorf("dial %s: %w", c.g.cfg.Server, err)
+	}
+	// The negotiation has no deadline of its own: bound it by closing the
+	// connection if the context ends first.
+	stop := context.AfterFunc(dctx, func() { conn.Close() })
+	sess, err := component.NewSession(dctx, c.g.domain, []byte(c.g.cfg.Secret), conn)
+	if !stop() || err != nil {
+		conn.Close()
+		if err == nil {
+			err = dctx.Err()
+		}
+		return nil, nil, fmt.Errorf("component handshake as %s: %w", c.g.domain, err)
+	}
+	return sess, conn, nil
+}
+
+// serve reads stanzas until the connection fails or ctx is done.
+func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Conn) error {
+	c.mu.Lock()
+	c.sess, c.netConn = sess, conn
+	close(c.ready)
+	c.mu.Unlock()
+	c.g.log.Info("connected to the XMPP server", "server", c.g.cfg.Server)
+
+	sctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	go func() {
+		<-sctx.Done()
+		c.mu.Lock()
+		c.sess, c.netConn = nil, nil
+		c.ready = make(chan struct{})
+		c.mu.Unlock()
+		if ctx.Err() != nil {
+			// Shutting down: end the stream politely first.
+			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
+			defer cancel()
+			done := make(chan struct{})
+			go func() { sess.Close(); close(done) }()
+			select {
+			case <-done:
+			case <-closeCtx.Done():
+			}
+		}
+		conn.Close()
+	}()
+	if c.g.cfg.PingInterval > 0 {
+		go c.keepAlive(sctx, cancel)
+	}
+	c.g.onConnect()
+
+	r := sess.TokenReader()
+	defer r.Close()
+	d := xml.NewTokenDecoder(r)
+	for {
+		tok, err := d.Token()
+		if err != nil {
+			return err
+		}
+		switch t := tok.(type) {
+		case xml.StartElement:
+			if t.Name.Space == nsStream && t.Name.Local == "error" {
+				var se stream.Error
+				if err := d.DecodeElement(&se, &t); err != nil {
+					return err
+				}
+				return se
+			}
+			st, err := readStanza(d, t)
+			if err != nil {
+				return err
+			}
+			if c.pong(st) {
+				continue
+			}
+			c.g.route(st)
+		case xml.EndElement:
+			return io.EOF
+		}
+	}
+}
+
+// send writes one stanza, waiting for the connection if it is down. It returns
+// once the stanza was written to the server, or with an error.
+func (c *connection) send(ctx context.Context, v any) error {
+	for {
+		c.mu.Lock()
+		sess, conn, ready := c.sess, c.netConn, c.ready
+		c.mu.Unlock()
+		if sess == nil {
+			if c.closing.Load() {
+				return errDisconnected
+			}
+			select {
+			case <-ready:
+				continue
+			case <-ctx.Done():
+				return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+			}
+		}
+		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
+		err := sess.Encode(wctx, v)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		// A failed write leaves the stream unusable: drop it and let run
+		// reconnect. The stanza is tried again on the new connection.
+		conn.Close()
+		if ctx.Err() != nil {
+			return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// keepAlive pings the component's own domain through the server and drops
+// the connection when no answer comes back in time.
+func (c *connection) keepAlive(ctx context.Context, drop context.CancelFunc) {
+	t := time.NewTicker(c.g.cfg.PingInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		id := "keepalive-" + strconv.FormatUint(c.nextID.Add(1), 10)
+		got := make(chan struct{})
+		c.pings.Store(id, got)
+		d := c.g.domain.String()
+		err := c.send(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}})
+		if err == nil {
+			select {
+			case <-got:
+			case <-ctx.Done():
+			case <-time.After(pingTimeout):
+				c.g.log.Warn("the XMPP server did not answer a ping; reconnecting")
+				drop()
+			}
+		}
+		c.pings.Delete(id)
+	}
+}
+
+// pong consumes the answer to a keep-alive ping.
+func (c *connection) pong(s *inbound) bool {
+	if s.XMLName.Local != "iq" || (s.Type != "result" && s.Type != "error") {
+		return false
+	}
+	ch, ok := c.pings.LoadAndDelete(s.ID)
+	if ok {
+		close(ch.(chan struct{}))
+	}
+	return ok
+}
+
+type pingPayload struct {
+	XMLName xml.Name `xml:"urn:xmpp:ping ping"`
+}

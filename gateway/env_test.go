@@ -1,0 +1,181 @@
+package gateway_test
+
+import (
+	"context"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"passerelle.dev/passerelle/gateway"
+	"passerelle.dev/passerelle/internal/testnet"
+	"passerelle.dev/passerelle/internal/testserver"
+	"passerelle.dev/passerelle/internal/xmpptest"
+	"passerelle.dev/passerelle/registry"
+)
+
+const (
+	serverDomain = "example.test"
+	gwDomain     = "gw.example.test"
+	gwSecret     = "component-secret"
+	wait         = 10 * time.Second
+)
+
+// env is one real Prosody, one gateway connected to it (through a proxy
+// that can cut the connection) and the test network behind the gateway.
+type env struct {
+	t      *testing.T
+	server *testserver.Prosody
+	proxy  *testserver.Proxy
+	store  *registry.DB
+	dbPath string
+	net    *testnet.Network
+	gw     *gateway.Gateway
+	stop   func()
+}
+
+type envOptions struct {
+	allowed func(string) bool
+}
+
+func newEnv(t *testing.T, opts envOptions) *env {
+	t.Helper()
+	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+		Domain:     serverDomain,
+		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
+		Users: []testserver.User{
+			{Name: "alice", Password: "alice-pw"},
+			{Name: "bob", Password: "bob-pw"},
+		},
+	})
+	e := &env{t: t, server: p, proxy: testserver.NewProxy(t, p.ComponentAddr), net: testnet.New()}
+	e.net.AddAccount("alice-legacy", "legacy-pw", "friend@test.example")
+	e.dbPath = filepath.Join(t.TempDir(), "passerelle.db")
+	if opts.allowed == nil {
+		opts.allowed = func(d string) bool { return d == serverDomain }
+	}
+	e.start(opts)
+	return e
+}
+
+// start opens the store and runs a gateway until stopGateway or the test's end.
+func (e *env) start(opts envOptions) {
+	t := e.t
+	t.Helper()
+	store, err := registry.Open(e.dbPath, registry.Options{KeyFile: e.dbPath + ".key", Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open registry: %v", err)
+	}
+	e.store = store
+	gw, err := gateway.New(gateway.Config{
+		Domain:       gwDomain,
+		Secret:       gwSecret,
+		Server:       e.proxy.Addr,
+		Transport:    e.net,
+		Store:        store,
+		Allowed:      opts.allowed,
+		ReconnectMin: 50 * time.Millisecond,
+		ReconnectMax: 500 * time.Millisecond,
+		PingInterval: time.Second,
+	})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	e.gw = gw
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	stopped := false
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gateway.Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("gateway did not stop within 30s")
+		}
+		if err := store.Close(); err != nil {
+			t.Errorf("close registry: %v", err)
+		}
+	}
+	t.Cleanup(e.stop)
+	e.waitConnected()
+}
+
+func (e *env) waitConnected() {
+	e.t.Helper()
+	deadline := time.Now().Add(wait)
+	for !e.gw.Connected() {
+		if time.Now().After(deadline) {
+			e.t.Fatalf("gateway did not connect to Prosody within %v\n%s", wait, e.server.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// client logs a user in to Prosody with a real XMPP client.
+func (e *env) client(name string) *xmpptest.Client {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	return xmpptest.Dial(e.t, ctx, e.server.C2SAddr, jid.MustParse(name+"@"+serverDomain), name+"-pw")
+}
+
+// register registers c with the gateway through XEP-0077 and completes the
+// XEP-0100 subscription handshake. Like a real client, c is online first
+// (servers deliver subscription requests to available resources).
+func (e *env) register(c *xmpptest.Client, username, password string) {
+	e.t.Helper()
+	c.SendRaw(e.t, `<presence/>`)
+	res := c.IQ(e.t, wait, `<iq type='set' to='`+gwDomain+`' id='reg1'><query xmlns='jabber:iq:register'>`+
+		submitForm(map[string]string{"username": username, "password": password})+`</query></iq>`)
+	if res.Type != "result" {
+		e.t.Fatalf("registration failed: %s", res)
+	}
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, "subscribe"))
+	c.SendRaw(e.t, `<presence to='`+gwDomain+`' type='subscribed'/>`)
+	c.SendRaw(e.t, `<presence to='`+gwDomain+`' type='subscribe'/>`)
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, "subscribed"))
+}
+
+// online waits until the transport shows the user as logged in to the
+// legacy network; the subscription handshake made the server send it the
+// user's presence.
+func (e *env) online(c *xmpptest.Client) {
+	e.t.Helper()
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	eventually(e.t, "the legacy session exists", func() bool {
+		_, ok := e.net.Session(c.JID().Bare().String())
+		return ok
+	})
+}
+
+func submitForm(values map[string]string) string {
+	var b strings.Builder
+	b.WriteString(`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>jabber:iq:register</value></field>`)
+	for k, v := range values {
+		b.WriteString(`<field var='` + k + `'><value>` + v + `</value></field>`)
+	}
+	b.WriteString(`</x>`)
+	return b.String()
+}
+
+// eventually polls cond until it holds or the wait is over.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting until %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

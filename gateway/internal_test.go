@@ -1,0 +1,158 @@
+package gateway
+
+import (
+	"encoding/xml"
+	"errors"
+	"strings"
+	"testing"
+
+	"mellium.im/xmpp/stanza"
+
+	"passerelle.dev/passerelle/transports"
+)
+
+func parse(t *testing.T, raw string) *inbound {
+	t.Helper()
+	d := xml.NewDecoder(strings.NewReader(raw))
+	tok, err := d.Token()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := readStanza(d, tok.(xml.StartElement))
+	if err != nil {
+		t.Fatalf("readStanza(%s): %v", raw, err)
+	}
+	return s
+}
+
+func TestReadStanza(t *testing.T) {
+	s := parse(t, `<message xmlns='jabber:component:accept' from='a@b/c' to='x%y@gw' id='1' type='chat'>`+
+		`<body>hi &amp; bye</body><thread>t</thread><active xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	if s.FromRaw != "a@b/c" || s.ToRaw != "x%y@gw" || s.ID != "1" || s.Type != "chat" {
+		t.Errorf("envelope: %+v", s)
+	}
+	if m := s.message(); m.Body != "hi & bye" || m.Thread != "t" {
+		t.Errorf("message: %+v", m)
+	}
+	iq := parse(t, `<iq type='get' id='2'><query xmlns='jabber:iq:register' node='n'/></iq>`)
+	if p := iq.payload(); p.Space != nsRegister || p.Local != "query" {
+		t.Errorf("payload: %v", p)
+	}
+	var q struct {
+		Node string `xml:"node,attr"`
+	}
+	if ok, err := iq.decodeChild(xml.Name{Space: nsRegister, Local: "query"}, &q); !ok || err != nil || q.Node != "n" {
+		t.Errorf("decodeChild: %v %v %+v", ok, err, q)
+	}
+	pr := parse(t, `<presence><show> away </show><status>x</status><priority>7</priority></presence>`)
+	if p := pr.presence(); p.Show != "away" || p.Status != "x" || p.Priority != 7 {
+		t.Errorf("presence: %+v", p)
+	}
+}
+
+func TestBestPresence(t *testing.T) {
+	res := map[string]presenceBody{
+		"a": {Show: "away", Priority: 1},
+		"b": {Show: "dnd", Priority: 5, Status: "busy"},
+		"c": {Show: "", Priority: 5},
+	}
+	if p := bestPresence(res); !p.Available || p.Show != transports.ShowNone {
+		t.Errorf("best of %v = %+v", res, p)
+	}
+	if p := bestPresence(nil); p.Available {
+		t.Errorf("no resources gave %+v", p)
+	}
+}
+
+func TestCheckValue(t *testing.T) {
+	for _, tc := range []struct {
+		field transports.Field
+		in    string
+		want  string
+		ok    bool
+	}{
+		{transports.Field{Name: "n", Required: true}, "", "", false},
+		{transports.Field{Name: "n"}, "a\nQUIT", "", false},
+		{transports.Field{Name: "n"}, strings.Repeat("x", maxFieldLen+1), "", false},
+		{transports.Field{Name: "b", Kind: transports.Bool}, "1", "true", true},
+		{transports.Field{Name: "b", Kind: transports.Bool}, "0", "false", true},
+		{transports.Field{Name: "b", Kind: transports.Bool}, "maybe", "", false},
+		{transports.Field{Name: "l", Kind: transports.List, Options: []transports.Option{{Value: "tls"}}}, "tls", "tls", true},
+		{transports.Field{Name: "l", Kind: transports.List, Options: []transports.Option{{Value: "tls"}}}, "plain", "", false},
+	} {
+		v := tc.in
+		err := checkValue(tc.field, &v)
+		if (err == nil) != tc.ok || (tc.ok && v != tc.want) {
+			t.Errorf("checkValue(%+v, %q) = %q, %v", tc.field, tc.in, v, err)
+		}
+	}
+}
+
+func TestTransportErrorMapping(t *testing.T) {
+	for kind, want := range map[transports.ErrorKind]stanza.Condition{
+		transports.BadRequest:    stanza.BadRequest,
+		transports.BadAddress:    stanza.JIDMalformed,
+		transports.NotAuthorized: stanza.NotAuthorized,
+		transports.Forbidden:     stanza.Forbidden,
+		transports.Unreachable:   stanza.RemoteServerTimeout,
+		transports.NotFound:      stanza.ItemNotFound,
+		transports.RateLimited:   stanza.PolicyViolation,
+		transports.NotConnected:  stanza.RecipientUnavailable,
+		transports.Unsupported:   stanza.FeatureNotImplemented,
+		transports.Internal:      stanza.InternalServerError,
+	} {
+		if got := transportError(&transports.Error{Kind: kind, Text: "t"}); got.Condition != want {
+			t.Errorf("kind %d maps to %s, want %s", kind, got.Condition, want)
+		}
+	}
+	// Internal details never reach the user.
+	e := transportError(errors.New("dial tcp 10.0.0.1: password=hunter2"))
+	if strings.Contains(e.Text[""], "hunter2") {
+		t.Errorf("internal error text leaked: %q", e.Text[""])
+	}
+}
+
+func TestAnswersWithError(t *testing.T) {
+	for _, tc := range []struct {
+		kind, typ string
+		want      bool
+	}{
+		{"iq", "get", true}, {"iq", "result", false}, {"iq", "error", false},
+		{"message", "chat", true}, {"message", "error", false},
+		{"presence", "", true}, {"presence", "subscribe", true}, {"presence", "unavailable", false},
+		{"presence", "unsubscribed", false}, {"presence", "error", false},
+	} {
+		s := &inbound{XMLName: xml.Name{Local: tc.kind}, Type: tc.typ}
+		if got := answersWithError(s); got != tc.want {
+			t.Errorf("answersWithError(%s type=%q) = %v", tc.kind, tc.typ, got)
+		}
+	}
+}
+
+// FuzzReadStanza feeds arbitrary stanzas through decoding and the payload
+// readers: nothing may panic.
+func FuzzReadStanza(f *testing.F) {
+	f.Add(`<message from='a@b' to='c%d@gw'><body>x</body></message>`)
+	f.Add(`<iq type='set' id='1'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'/></query></iq>`)
+	f.Add(`<presence type='subscribe'><show>chat</show></presence>`)
+	f.Fuzz(func(t *testing.T, raw string) {
+		d := xml.NewDecoder(strings.NewReader(raw))
+		tok, err := d.Token()
+		if err != nil {
+			return
+		}
+		start, ok := tok.(xml.StartElement)
+		if !ok {
+			return
+		}
+		s, err := readStanza(d, start)
+		if err != nil {
+			return
+		}
+		s.payload()
+		s.message()
+		s.presence()
+		var q registerSubmit
+		_, _ = s.decodeChild(xml.Name{Space: nsRegister, Local: "query"}, &q)
+	})
+}

@@ -1,0 +1,172 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+
+	"mellium.im/xmpp/stanza"
+
+	"passerelle.dev/passerelle/transports"
+)
+
+// handleMessage carries a message from the user to a legacy contact.
+func (u *user) handleMessage(ev stanzaEvent) {
+	s := ev.s
+	switch {
+	case s.Type == "error":
+		u.log.Debug("the user's client bounced a message", "to", s.ToRaw)
+		return
+	case ev.legacy == "":
+		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "The transport itself takes no messages; write to a contact's address."))
+		return
+	case s.Type == "groupchat":
+		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Not a group chat."))
+		return
+	case u.reg == nil:
+		u.g.replyError(s, stanzaErr(stanza.Auth, stanza.RegistrationRequired, "Register with "+u.g.domain.String()+" first."))
+		return
+	}
+	m := s.message()
+	if m.Body == "" && m.Subject == "" {
+		return // chat states, receipts and the like have nothing to carry
+	}
+	switch {
+	case u.sess == nil && u.loggingIn:
+		if len(u.pending) >= maxPending {
+			u.g.replyError(s, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "Too many messages waiting for the login."))
+			return
+		}
+		u.pending = append(u.pending, ev)
+		return
+	case u.sess == nil:
+		text := "You are not logged in to " + u.g.info.Name + ": make the transport see your presence."
+		if u.status.Message != "" {
+			text = u.status.Message
+		}
+		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.RecipientUnavailable, text))
+		return
+	}
+	typ := transports.MessageType(s.Type)
+	if typ == "" {
+		typ = transports.Normal
+	}
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	err := u.sess.Send(ctx, transports.Message{To: ev.legacy, ID: s.ID, Type: typ, Body: m.Body, Subject: m.Subject, Thread: m.Thread})
+	if err != nil {
+		u.log.Info("message to the legacy network failed", "to", ev.legacy, "err", err)
+		u.g.replyError(s, transportError(err))
+		return
+	}
+	u.senders.add(s.ID, s.FromRaw)
+}
+
+// recentSenders remembers which resource sent the last messages, by id, so
+// that a later delivery failure goes back to it: servers drop errors sent to
+// a bare JID.
+type recentSenders struct {
+	byID  map[string]string
+	order []string
+}
+
+const maxRecentSenders = 256
+
+func (r *recentSenders) add(id, from string) {
+	if id == "" {
+		return
+	}
+	if r.byID == nil {
+		r.byID = make(map[string]string)
+	}
+	if _, ok := r.byID[id]; !ok {
+		r.order = append(r.order, id)
+	}
+	r.byID[id] = from
+	if len(r.order) > maxRecentSenders {
+		delete(r.byID, r.order[0])
+		r.order = r.order[1:]
+	}
+}
+
+func (r *recentSenders) get(id string) (string, bool) {
+	from, ok := r.byID[id]
+	return from, ok
+}
+
+// handleLegacy turns an event of the legacy session into stanzas.
+func (u *user) handleLegacy(le legacyEvent) {
+	if le.sink != u.sink {
+		le.done <- errSessionClosed
+		return
+	}
+	var err error
+	switch ev := le.ev.(type) {
+	case transports.Message:
+		err = u.deliverMessage(ev)
+	case transports.Presence:
+		if ev.From == "" {
+			break
+		}
+		if ev.Available {
+			u.contacts[ev.From] = ev
+		} else {
+			delete(u.contacts, ev.From)
+		}
+		u.sendContactPresence(ev.From, ev, ev.Status)
+	case transports.Status:
+		u.status = ev
+		u.sendStatus()
+	case transports.SendFailure:
+		err = u.bounce(ev)
+	}
+	le.done <- err
+}
+
+func (u *user) deliverMessage(m transports.Message) error {
+	from, err := u.g.contactJID(m.From)
+	if err != nil {
+		return err
+	}
+	typ := string(m.Type)
+	if typ == "" {
+		typ = string(transports.Chat)
+	}
+	return u.send(messageOut{From: from, To: u.jid.String(), ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread})
+}
+
+// bounce returns a message the legacy network could not deliver to the user
+// as an XMPP error on that message.
+func (u *user) bounce(f transports.SendFailure) error {
+	from, err := u.g.contactJID(f.To)
+	if err != nil {
+		return err
+	}
+	to, ok := u.senders.get(f.ID)
+	if !ok {
+		// Unknown sender: tell every resource.
+		var err error
+		for res := range u.resources {
+			err = errors.Join(err, u.send(messageOut{From: from, To: res, ID: f.ID, Type: "error", Payload: transportError(f.Err)}))
+		}
+		return err
+	}
+	return u.send(messageOut{From: from, To: to, ID: f.ID, Type: "error", Payload: transportError(f.Err)})
+}
+
+// handleIQ answers iq requests addressed to the transport domain (the user
+// part: registration) or to a legacy contact.
+func (u *user) handleIQ(ev stanzaEvent) {
+	s := ev.s
+	if !s.isRequest() {
+		return
+	}
+	p := s.payload()
+	switch {
+	case ev.legacy == "" && p.Space == nsRegister && p.Local == "query":
+		u.handleRegister(s)
+	case ev.legacy != "" && s.Type == "get" && p.Space == nsDiscoInfo && p.Local == "query":
+		u.g.replyResult(s, contactDiscoInfo(ev.legacy))
+	default:
+		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, ""))
+	}
+}

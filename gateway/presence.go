@@ -1,0 +1,251 @@
+package gateway
+
+import (
+	"context"
+	"time"
+
+	"mellium.im/xmpp/stanza"
+
+	"passerelle.dev/passerelle/transports"
+)
+
+// handlePresence handles a presence from the user to the transport or to a
+// legacy contact.
+func (u *user) handlePresence(ev stanzaEvent) {
+	s := ev.s
+	switch s.Type {
+	case "", "unavailable", "error":
+		u.resourcePresence(s)
+	case "probe":
+		u.answerProbe(ev)
+	case "subscribe":
+		u.subscribe(ev)
+	case "unsubscribe":
+		u.unsubscribe(ev)
+	case "subscribed":
+		// The user approved our subscription request. The server sends
+		// their presence by itself; a probe covers servers where the
+		// subscription already existed.
+		if ev.legacy == "" && u.reg != nil && len(u.resources) == 0 {
+			_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "probe"})
+		}
+	case "unsubscribed":
+		// The user refused or revoked our subscription: the server keeps
+		// the roster, nothing to store here.
+	}
+}
+
+// resourcePresence tracks the user's resources; the first available one logs
+// the user in, the last one leaving logs them out. The server sends the same
+// presence to the transport and to every subscribed contact, so repeats are
+// ignored.
+func (u *user) resourcePresence(s *inbound) {
+	res := s.from.String()
+	if u.reg == nil && s.Type == "" {
+		// Not registered: nothing to log in to, nothing to track.
+		return
+	}
+	if s.Type != "" {
+		if _, ok := u.resources[res]; !ok {
+			return
+		}
+		delete(u.resources, res)
+		if len(u.resources) == 0 {
+			u.logout("")
+			return
+		}
+	} else {
+		p := s.presence()
+		if old, ok := u.resources[res]; ok && old == p {
+			return
+		}
+		u.resources[res] = p
+	}
+	u.best = bestPresence(u.resources)
+	switch {
+	case u.reg == nil:
+	case u.sess != nil:
+		ctx, cancel := context.WithTimeout(u.ctx, closeTimeout)
+		defer cancel()
+		if err := u.sess.SetPresence(ctx, u.best); err != nil {
+			u.log.Warn("cannot set legacy presence", "err", err)
+		}
+	case !u.loggingIn && time.Since(u.lastFailure) > loginRetryWait:
+		u.login()
+	}
+}
+
+// bestPresence is the presence of the highest-priority, most available
+// resource, as the legacy network should see the user.
+func bestPresence(res map[string]presenceBody) transports.Presence {
+	rank := map[string]int{"chat": 5, "": 4, "away": 3, "xa": 2, "dnd": 1}
+	var best presenceBody
+	found := false
+	for _, p := range res {
+		if !found || p.Priority > best.Priority || (p.Priority == best.Priority && rank[p.Show] > rank[best.Show]) {
+			best, found = p, true
+		}
+	}
+	return transports.Presence{Available: found, Show: transports.Show(best.Show), Status: best.Status}
+}
+
+// login starts logging the user in to the legacy network; loginFinished
+// gets the outcome.
+func (u *user) login() {
+	values := make(transports.Values, len(u.reg.Fields)+len(u.reg.Secrets))
+	for k, v := range u.reg.Fields {
+		values[k] = v
+	}
+	for k, v := range u.reg.Secrets {
+		values[k] = v
+	}
+	sk := newSink(u)
+	req := transports.LoginRequest{
+		User:     u.jid.String(),
+		Values:   values,
+		Presence: u.best,
+		State:    stateStore{store: u.g.cfg.Store, user: u.jid.String(), transport: u.g.domain.String()},
+		Events:   sk,
+		Logger:   u.log,
+	}
+	u.loggingIn = true
+	u.inFlight++
+	u.log.Info("logging in to the legacy network")
+	go func() {
+		ctx, cancel := context.WithTimeout(u.ctx, loginTimeout)
+		defer cancel()
+		sess, err := u.g.cfg.Transport.Login(ctx, req)
+		select {
+		case u.events <- loginDone{sess: sess, sink: sk, err: err}:
+		case <-u.done:
+			// The loop stopped without waiting: close what we opened.
+			sk.close()
+			if err == nil {
+				u.closeSession(sess)
+			}
+		}
+	}()
+}
+
+func (u *user) loginFinished(ev loginDone) {
+	u.loggingIn = false
+	switch {
+	case ev.err != nil:
+		ev.sink.close()
+		u.lastFailure = time.Now()
+		u.log.Warn("legacy login failed", "err", ev.err)
+		u.status = transports.Status{Connected: false, Message: "Login failed: " + userText(ev.err)}
+		u.failPending(transportError(ev.err))
+		u.sendStatus()
+		return
+	case len(u.resources) == 0 || u.reg == nil:
+		// The user left (or unregistered) while we were logging in.
+		ev.sink.close()
+		u.closeSession(ev.sess)
+		return
+	}
+	u.log.Info("logged in to the legacy network")
+	u.sess, u.sink = ev.sess, ev.sink
+	u.status = transports.Status{Connected: true}
+	u.sendStatus()
+	pending := u.pending
+	u.pending = nil
+	for _, p := range pending {
+		u.handleMessage(p)
+	}
+}
+
+// logout closes the legacy session and tells the user's remaining resources
+// that the transport and its contacts are gone.
+func (u *user) logout(reason string) {
+	u.failPending(stanzaErr(stanza.Wait, stanza.RecipientUnavailable, "You went offline before the legacy login finished."))
+	if u.sess == nil {
+		return
+	}
+	u.sink.close()
+	u.closeSession(u.sess)
+	u.sess, u.sink = nil, nil
+	u.log.Info("logged out of the legacy network")
+	for addr, p := range u.contacts {
+		if p.Available {
+			u.sendContactPresence(addr, transports.Presence{From: addr}, reason)
+		}
+	}
+	clear(u.contacts)
+	u.status = transports.Status{}
+	u.sendDomainPresence("unavailable", "", reason)
+}
+
+func (u *user) closeSession(sess transports.Session) {
+	ctx, cancel := context.WithTimeout(context.Background(), closeTimeout)
+	defer cancel()
+	if err := sess.Close(ctx); err != nil {
+		u.log.Warn("closing the legacy session", "err", err)
+	}
+}
+
+func (u *user) failPending(e stanza.Error) {
+	for _, p := range u.pending {
+		u.g.replyError(p.s, e)
+	}
+	u.pending = nil
+}
+
+// announce re-sends the presences the user should see, after the component
+// connection came back.
+func (u *user) announce() {
+	if u.reg == nil || len(u.resources) == 0 {
+		return
+	}
+	u.sendStatus()
+	for addr, p := range u.contacts {
+		if p.Available {
+			u.sendContactPresence(addr, p, "")
+		}
+	}
+}
+
+// sendStatus shows the legacy session's state as the transport's presence.
+func (u *user) sendStatus() {
+	switch {
+	case u.loggingIn:
+		// The outcome will tell.
+	case u.sess != nil && u.status.Connected:
+		u.sendDomainPresence("", string(u.status.Show), u.status.Message)
+	case u.sess != nil || u.status.Message != "":
+		u.sendDomainPresence("", "xa", u.status.Message)
+	default:
+		u.sendDomainPresence("unavailable", "", "")
+	}
+}
+
+func (u *user) sendDomainPresence(typ, show, status string) {
+	_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: typ, Show: show, Status: status})
+}
+
+// sendContactPresence shows a legacy contact's presence to the user.
+func (u *user) sendContactPresence(addr string, p transports.Presence, status string) {
+	from, err := u.g.contactJID(addr)
+	if err != nil {
+		u.log.Warn("legacy contact has no JID", "err", err)
+		return
+	}
+	out := presenceOut{From: from, To: u.jid.String(), Show: string(p.Show), Status: p.Status}
+	if !p.Available {
+		out.Type, out.Show, out.Status = "unavailable", "", status
+	}
+	_ = u.send(out)
+}
+
+// answerProbe tells the user the presence of the transport or of a contact.
+func (u *user) answerProbe(ev stanzaEvent) {
+	if u.reg == nil {
+		u.send(presenceOut{From: ev.s.ToRaw, To: ev.s.FromRaw, Type: "unsubscribed"})
+		return
+	}
+	if ev.legacy == "" {
+		u.sendStatus()
+		return
+	}
+	u.sendContactPresence(ev.legacy, u.contacts[ev.legacy], "")
+}

@@ -1,0 +1,306 @@
+package gateway
+
+import (
+	"context"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/form"
+	"mellium.im/xmpp/stanza"
+
+	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports"
+)
+
+// maxFieldLen bounds every submitted registration value.
+const maxFieldLen = 1024
+
+// registerQuery is the jabber:iq:register payload (XEP-0077) as the gateway
+// sends it: instructions and a data form (XEP-0004).
+type registerQuery struct {
+	XMLName      xml.Name  `xml:"jabber:iq:register query"`
+	Instructions string    `xml:"instructions,omitempty"`
+	Registered   *struct{} `xml:"registered"`
+	Form         *form.Data
+}
+
+// registerSubmit is a submitted jabber:iq:register payload: a removal, a data
+// form, or the XEP-0077 legacy elements named like the form fields.
+type registerSubmit struct {
+	Remove *struct{}  `xml:"remove"`
+	Form   *form.Data `xml:"jabber:x:data x"`
+	Legacy []struct {
+		XMLName xml.Name
+		Value   string `xml:",chardata"`
+	} `xml:",any"`
+}
+
+func (u *user) handleRegister(s *inbound) {
+	if s.Type == "get" {
+		u.g.replyResult(s, u.registrationForm())
+		return
+	}
+	var q registerSubmit
+	if _, err := s.decodeChild(xml.Name{Space: nsRegister, Local: "query"}, &q); err != nil {
+		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Unreadable registration: "+err.Error()))
+		return
+	}
+	if q.Remove != nil {
+		u.unregister(s)
+		return
+	}
+	if u.regInFlight {
+		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.UnexpectedRequest, "A registration is already in progress."))
+		return
+	}
+	values, err := u.submittedValues(q)
+	if err != nil {
+		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.NotAcceptable, err.Error()))
+		return
+	}
+	var previous transports.Values
+	if u.reg != nil {
+		previous = registrationValues(u.reg)
+	}
+	req := transports.RegisterRequest{User: u.jid.String(), Values: values, Previous: previous}
+	u.inFlight++
+	u.regInFlight = true
+	go func() {
+		ctx, cancel := context.WithTimeout(u.ctx, loginTimeout)
+		defer cancel()
+		stored, err := u.g.cfg.Transport.Register(ctx, req)
+		select {
+		case u.events <- registerDone{iq: s, values: stored, err: err}:
+		case <-u.done:
+		}
+	}()
+}
+
+// registrationForm is the form a user fills in, with their current values
+// when they are registered. Secrets are never sent back.
+func (u *user) registrationForm() registerQuery {
+	info := u.g.info
+	fields := []form.Field{
+		form.Hidden("FORM_TYPE", form.Value(nsRegister)),
+		form.Title("Register with " + u.g.cfg.Name),
+		form.Instructions(info.Instructions),
+	}
+	q := registerQuery{Instructions: info.Instructions}
+	if u.reg != nil {
+		q.Registered = &struct{}{}
+	}
+	for _, f := range info.Fields {
+		opts := []form.Option{form.Label(f.Label)}
+		if f.Desc != "" {
+			opts = append(opts, form.Desc(f.Desc))
+		}
+		if f.Required && !(f.Kind == transports.Secret && u.reg != nil) {
+			opts = append(opts, form.Required)
+		}
+		value := f.Default
+		if u.reg != nil {
+			if v, ok := u.reg.Fields[f.Name]; ok {
+				value = v
+			}
+		}
+		if value != "" && f.Kind != transports.Secret {
+			opts = append(opts, form.Value(value))
+		}
+		switch f.Kind {
+		case transports.Secret:
+			if u.reg != nil {
+				opts = append(opts, form.Desc("Leave empty to keep the current one."))
+			}
+			fields = append(fields, form.TextPrivate(f.Name, opts...))
+		case transports.Bool:
+			fields = append(fields, form.Boolean(f.Name, opts...))
+		case transports.List:
+			for _, o := range f.Options {
+				opts = append(opts, form.ListItem(o.Label, o.Value))
+			}
+			fields = append(fields, form.List(f.Name, opts...))
+		default:
+			fields = append(fields, form.Text(f.Name, opts...))
+		}
+	}
+	q.Form = form.New(fields...)
+	return q
+}
+
+// submittedValues reads and checks a registration submission against the
+// transport's fields.
+func (u *user) submittedValues(q registerSubmit) (transports.Values, error) {
+	raw := make(map[string]string)
+	if q.Form != nil {
+		for _, f := range u.g.info.Fields {
+			if v, ok := q.Form.Raw(f.Name); ok && len(v) > 0 {
+				raw[f.Name] = v[0]
+			}
+		}
+	} else {
+		for _, l := range q.Legacy {
+			raw[l.XMLName.Local] = l.Value
+		}
+	}
+	values := make(transports.Values)
+	var problems []string
+	for _, f := range u.g.info.Fields {
+		v := raw[f.Name]
+		if f.Kind != transports.Secret {
+			v = strings.TrimSpace(v)
+		}
+		if v == "" && f.Kind == transports.Secret && u.reg != nil {
+			v = u.reg.Secrets[f.Name]
+		}
+		if v == "" {
+			v = f.Default
+		}
+		if err := checkValue(f, &v); err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		if v != "" {
+			values[f.Name] = v
+		}
+	}
+	if len(problems) > 0 {
+		return nil, errors.New(strings.Join(problems, "; "))
+	}
+	return values, nil
+}
+
+// checkValue validates one field's value, normalising booleans.
+func checkValue(f transports.Field, v *string) error {
+	label := f.Label
+	if label == "" {
+		label = f.Name
+	}
+	switch {
+	case *v == "" && f.Required:
+		return fmt.Errorf("%s is required", label)
+	case len(*v) > maxFieldLen:
+		return fmt.Errorf("%s is longer than %d bytes", label, maxFieldLen)
+	case strings.ContainsAny(*v, "\x00\r\n"):
+		return fmt.Errorf("%s must be a single line", label)
+	}
+	switch f.Kind {
+	case transports.Bool:
+		switch *v {
+		case "1", "true":
+			*v = "true"
+		case "0", "false", "":
+			*v = "false"
+		default:
+			return fmt.Errorf("%s must be true or false", label)
+		}
+	case transports.List:
+		if *v == "" {
+			return nil
+		}
+		for _, o := range f.Options {
+			if o.Value == *v {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s: %q is not one of the choices", label, *v)
+	}
+	return nil
+}
+
+func registrationValues(r *registry.Registration) transports.Values {
+	v := make(transports.Values, len(r.Fields)+len(r.Secrets))
+	for k, x := range r.Fields {
+		v[k] = x
+	}
+	for k, x := range r.Secrets {
+		v[k] = x
+	}
+	return v
+}
+
+// registerFinished stores a registration the transport accepted, answers
+// the iq, and asks for a presence subscription (XEP-0100 §4.1).
+func (u *user) registerFinished(ev registerDone) {
+	u.regInFlight = false
+	if ev.err != nil {
+		u.log.Info("registration refused", "err", ev.err)
+		u.g.replyError(ev.iq, transportError(ev.err))
+		return
+	}
+	r := registry.Registration{
+		User:      u.jid.String(),
+		Transport: u.g.domain.String(),
+		Fields:    make(map[string]string),
+		Secrets:   make(map[string]string),
+	}
+	for k, v := range ev.values {
+		if f, ok := u.g.info.Field(k); ok && f.Kind == transports.Secret {
+			r.Secrets[k] = v
+		} else {
+			r.Fields[k] = v
+		}
+	}
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	if err := u.g.cfg.Store.PutRegistration(ctx, r); err != nil {
+		u.log.Error("cannot store a registration", "err", err)
+		u.g.replyError(ev.iq, stanzaErr(stanza.Wait, stanza.InternalServerError, "The registration could not be stored."))
+		return
+	}
+	isNew := u.reg == nil
+	u.reg = &r
+	u.log.Info("registered", "new", isNew)
+	u.g.replyResult(ev.iq, nil)
+	if isNew {
+		// XEP-0100 §4.1.1: ask to see the user's presence. (A probe now would
+		// be answered "unsubscribed" and cancel the pending request.)
+		_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "subscribe"})
+	}
+	if len(u.resources) == 0 {
+		return
+	}
+	// Log in again with the new credentials.
+	if u.sess != nil {
+		u.logout("Reconnecting with the new settings.")
+	}
+	if !u.loggingIn {
+		u.lastFailure = time.Time{}
+		u.login()
+	}
+}
+
+// unregister deletes all of the user's data for this transport, logs them
+// out and removes the transport and its contacts from their roster.
+func (u *user) unregister(s *inbound) {
+	if u.reg == nil {
+		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "You are not registered."))
+		return
+	}
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	contacts, err := u.g.cfg.Store.Contacts(ctx, u.jid.String(), u.g.domain.String())
+	if err != nil {
+		u.log.Warn("cannot list contacts to unsubscribe", "err", err)
+	}
+	if err := u.g.cfg.Store.DeleteRegistration(ctx, u.jid.String(), u.g.domain.String()); err != nil && !errors.Is(err, registry.ErrNotFound) {
+		u.log.Error("cannot delete a registration", "err", err)
+		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.InternalServerError, "The registration could not be removed."))
+		return
+	}
+	u.logout("Unregistered.")
+	u.reg = nil
+	clear(u.resources)
+	u.log.Info("unregistered")
+	u.g.replyResult(s, nil)
+	for _, c := range contacts {
+		if from, err := u.g.contactJID(c.Address); err == nil {
+			_ = u.send(presenceOut{From: from, To: u.jid.String(), Type: "unsubscribe"})
+			_ = u.send(presenceOut{From: from, To: u.jid.String(), Type: "unsubscribed"})
+		}
+	}
+	_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "unsubscribe"})
+	_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "unsubscribed"})
+}

@@ -1,0 +1,193 @@
+package gateway
+
+import (
+	"context"
+	"encoding/xml"
+	"fmt"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
+
+	"passerelle.dev/passerelle/address"
+	"passerelle.dev/passerelle/registry"
+)
+
+// route sends one incoming stanza where it belongs. It runs on the
+// connection's reader goroutine, so it never waits on a user: the transport
+// domain's stateless queries are answered here, everything else is queued to
+// the sender's own loop.
+func (g *Gateway) route(s *inbound) {
+	defer func() {
+		if r := recover(); r != nil {
+			g.log.Error("panic while routing a stanza", "panic", r, "stack", string(debug.Stack()))
+		}
+	}()
+	var err error
+	if s.from, err = jid.Parse(s.FromRaw); err != nil || s.FromRaw == "" {
+		g.log.Debug("dropping a stanza without a valid sender", "from", s.FromRaw, "kind", s.XMLName.Local)
+		return
+	}
+	if s.to, err = jid.Parse(s.ToRaw); err != nil || !strings.EqualFold(s.to.Domainpart(), g.domain.Domainpart()) {
+		g.replyError(s, stanzaErr(stanza.Modify, stanza.JIDMalformed, "Not an address of this gateway."))
+		return
+	}
+	if s.to.Localpart() == "" && s.isRequest() && g.servePublic(s) {
+		return
+	}
+	if !g.allowed(s.from.Domainpart()) {
+		g.replyError(s, stanzaErr(stanza.Cancel, stanza.Forbidden,
+			fmt.Sprintf("Users of %s may not use this gateway.", s.from.Domainpart())))
+		return
+	}
+	var legacy string
+	if s.to.Localpart() != "" {
+		if legacy, err = g.legacyAddress(s.to.Localpart()); err != nil {
+			g.replyError(s, stanzaErr(stanza.Modify, stanza.JIDMalformed, err.Error()))
+			return
+		}
+	}
+	if s.to.Localpart() == "" && s.isRequest() && g.serveGatewayIQ(s) {
+		return
+	}
+	g.dispatch(s.from.Bare(), stanzaEvent{s: s, legacy: legacy})
+}
+
+// legacyAddress decodes a JID localpart into the transport's canonical legacy
+// address.
+func (g *Gateway) legacyAddress(local string) (string, error) {
+	raw, err := address.Decode(local)
+	if err != nil {
+		return "", fmt.Errorf("%q is not an address on this gateway", local)
+	}
+	canon, err := g.cfg.Transport.ParseAddress(raw)
+	if err != nil {
+		return "", fmt.Errorf("%q is not a valid %s address: %v", raw, g.info.Name, userText(err))
+	}
+	return canon, nil
+}
+
+// contactJID returns the JID of a legacy address on this gateway; the empty
+// address is the gateway itself.
+func (g *Gateway) contactJID(legacy string) (string, error) {
+	if legacy == "" {
+		return g.domain.String(), nil
+	}
+	local, err := address.Encode(legacy)
+	if err != nil {
+		return "", fmt.Errorf("gateway: address %q: %w", legacy, err)
+	}
+	return local + "@" + g.domain.String(), nil
+}
+
+// dispatch queues ev for the user's loop, starting one if needed. A user
+// whose queue is full gets an error back instead of slowing everyone down.
+func (g *Gateway) dispatch(bare jid.JID, ev event) {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		if se, ok := ev.(stanzaEvent); ok {
+			g.replyError(se.s, stanzaErr(stanza.Wait, stanza.ServiceUnavailable, "The gateway is shutting down."))
+		}
+		return
+	}
+	key := bare.String()
+	u := g.users[key]
+	if u == nil {
+		u = newUser(g, bare)
+		g.users[key] = u
+		g.wg.Add(1)
+		go u.run()
+	}
+	select {
+	case u.events <- ev:
+		g.mu.Unlock()
+	default:
+		g.mu.Unlock()
+		g.log.Warn("user queue full, refusing a stanza", "user", key)
+		if se, ok := ev.(stanzaEvent); ok {
+			g.replyError(se.s, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "Too many requests in flight; try again shortly."))
+		}
+	}
+}
+
+// broadcast queues ev for every running user loop.
+func (g *Gateway) broadcast(ev event) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for _, u := range g.users {
+		select {
+		case u.events <- ev:
+		default:
+			g.log.Warn("user queue full, dropping an internal event", "user", u.jid)
+		}
+	}
+}
+
+// reply sends v, bounded in time, from the reader goroutine or a user loop.
+func (g *Gateway) reply(v any) {
+	ctx, cancel := context.WithTimeout(context.Background(), writeTimeout)
+	defer cancel()
+	if err := g.conn.send(ctx, v); err != nil {
+		g.log.Warn("cannot send a stanza", "err", err)
+	}
+}
+
+// replyError answers s with e, unless s is of a kind that must not be
+// answered with an error.
+func (g *Gateway) replyError(s *inbound, e stanza.Error) {
+	if !answersWithError(s) || s.FromRaw == "" {
+		return
+	}
+	g.reply(errorReply(s, e))
+}
+
+// replyResult answers an iq request with an optional payload.
+func (g *Gateway) replyResult(s *inbound, payload any) {
+	g.reply(iqOut{From: s.ToRaw, To: s.FromRaw, ID: s.ID, Type: "result", Payload: payload})
+}
+
+// onConnect runs after every successful connection: users' loops re-announce
+// their presences, and registered users are probed so that those already
+// online are logged in.
+func (g *Gateway) onConnect() {
+	g.broadcast(reconnected{})
+	go g.probeRegistered()
+}
+
+// probeRegistered sends a presence probe to every registered user, a page at
+// a time, so that the server tells us who is online.
+func (g *Gateway) probeRegistered() {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	after := ""
+	for {
+		regs, err := g.cfg.Store.Registrations(ctx, registryPage(g.domain.String(), after))
+		if err != nil {
+			g.log.Error("cannot list registrations to probe", "err", err)
+			return
+		}
+		for _, r := range regs {
+			if err := g.conn.send(ctx, presenceOut{From: g.domain.String(), To: r.User, Type: "probe"}); err != nil {
+				g.log.Warn("probing registered users stopped", "err", err)
+				return
+			}
+			after = r.User
+		}
+		if len(regs) < probePage {
+			return
+		}
+	}
+}
+
+// pingPayload is matched on its name alone.
+var pingName = xml.Name{Space: nsPing, Local: "ping"}
+
+// probePage is how many registrations are probed per store read.
+const probePage = 500
+
+func registryPage(transport, after string) registry.ListOptions {
+	return registry.ListOptions{Transport: transport, After: after, Limit: probePage}
+}

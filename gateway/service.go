@@ -1,0 +1,138 @@
+package gateway
+
+import (
+	"encoding/xml"
+	"runtime"
+	"runtime/debug"
+
+	"mellium.im/xmpp/disco/info"
+	"mellium.im/xmpp/stanza"
+)
+
+// The transport domain's features; each is served below or in register.go.
+var domainFeatures = []string{
+	nsDiscoInfo,
+	nsDiscoItems,
+	nsPing,
+	nsVersion,
+	nsRegister,
+	nsGateway,
+	nsDataForms,
+}
+
+type discoInfo struct {
+	XMLName    xml.Name        `xml:"http://jabber.org/protocol/disco#info query"`
+	Node       string          `xml:"node,attr,omitempty"`
+	Identities []info.Identity `xml:"identity"`
+	Features   []info.Feature  `xml:"feature"`
+}
+
+type discoItems struct {
+	XMLName xml.Name    `xml:"http://jabber.org/protocol/disco#items query"`
+	Node    string      `xml:"node,attr,omitempty"`
+	Items   []discoItem `xml:"item"`
+}
+
+type discoItem struct {
+	JID  string `xml:"jid,attr"`
+	Name string `xml:"name,attr,omitempty"`
+}
+
+type versionQuery struct {
+	XMLName xml.Name `xml:"jabber:iq:version query"`
+	Name    string   `xml:"name"`
+	Version string   `xml:"version"`
+	OS      string   `xml:"os,omitempty"`
+}
+
+// gatewayQuery is the jabber:iq:gateway payload (XEP-0100).
+type gatewayQuery struct {
+	XMLName xml.Name `xml:"jabber:iq:gateway query"`
+	Desc    string   `xml:"desc,omitempty"`
+	Prompt  string   `xml:"prompt,omitempty"`
+	JID     string   `xml:"jid,omitempty"`
+}
+
+// servePublic answers the transport domain's queries that anyone may make
+// (service discovery, ping, version) and reports whether it did.
+func (g *Gateway) servePublic(s *inbound) bool {
+	p := s.payload()
+	switch {
+	case s.Type == "get" && p.Space == nsDiscoInfo && p.Local == "query":
+		var q struct {
+			Node string `xml:"node,attr"`
+		}
+		_, _ = s.decodeChild(p, &q)
+		if q.Node != "" {
+			g.replyError(s, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "No such node."))
+			return true
+		}
+		g.replyResult(s, g.discoInfo())
+	case s.Type == "get" && p.Space == nsDiscoItems && p.Local == "query":
+		g.replyResult(s, discoItems{})
+	case s.Type == "get" && p == pingName:
+		g.replyResult(s, nil)
+	case s.Type == "get" && p.Space == nsVersion && p.Local == "query":
+		g.replyResult(s, versionQuery{Name: "Passerelle", Version: g.version(), OS: runtime.GOOS})
+	default:
+		return false
+	}
+	return true
+}
+
+func (g *Gateway) discoInfo() discoInfo {
+	q := discoInfo{Identities: []info.Identity{{Category: "gateway", Type: g.info.Type, Name: g.cfg.Name}}}
+	for _, f := range domainFeatures {
+		q.Features = append(q.Features, info.Feature{Var: f})
+	}
+	return q
+}
+
+func (g *Gateway) version() string {
+	if g.cfg.Version != "" {
+		return g.cfg.Version
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "devel"
+}
+
+// serveGatewayIQ answers jabber:iq:gateway (XEP-0100): the prompt, and the
+// translation of a legacy address into its JID.
+func (g *Gateway) serveGatewayIQ(s *inbound) bool {
+	p := s.payload()
+	if p.Space != nsGateway || p.Local != "query" {
+		return false
+	}
+	if s.Type == "get" {
+		g.replyResult(s, gatewayQuery{Desc: g.info.AddressDesc, Prompt: g.info.AddressPrompt})
+		return true
+	}
+	var q gatewayQuery
+	if _, err := s.decodeChild(p, &q); err != nil || q.Prompt == "" {
+		g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Give the legacy address in <prompt/>."))
+		return true
+	}
+	canon, err := g.cfg.Transport.ParseAddress(q.Prompt)
+	if err != nil {
+		g.replyError(s, transportError(err))
+		return true
+	}
+	j, err := g.contactJID(canon)
+	if err != nil {
+		g.replyError(s, stanzaErr(stanza.Modify, stanza.JIDMalformed, "That address is too long for a JID."))
+		return true
+	}
+	// XEP-0100 §6.3: <jid/> for current clients, <prompt/> for older ones.
+	g.replyResult(s, gatewayQuery{JID: j, Prompt: j})
+	return true
+}
+
+// contactDiscoInfo describes a legacy contact: a client on the legacy network.
+func contactDiscoInfo(legacy string) discoInfo {
+	return discoInfo{
+		Identities: []info.Identity{{Category: "client", Type: "pc", Name: legacy}},
+		Features:   []info.Feature{{Var: nsDiscoInfo}},
+	}
+}

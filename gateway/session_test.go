@@ -1,0 +1,219 @@
+package gateway_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle.dev/passerelle/internal/xmpptest"
+	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports"
+)
+
+const (
+	alice  = "alice@" + serverDomain
+	friend = "friend%test.example@" + gwDomain
+)
+
+// TestPresenceLifecycle: the first available resource logs the user in, a
+// status change carries over, the last resource leaving logs them out.
+func TestPresenceLifecycle(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.client("alice")
+	e.register(c, "alice-legacy", "legacy-pw")
+	e.online(c)
+	c.Expect(t, wait, xmpptest.PresenceFrom(friend, ""))
+
+	c.SendRaw(t, `<presence><show>away</show><status>lunch</status></presence>`)
+	sess, _ := e.net.Session(alice)
+	eventually(t, "the legacy side sees away", func() bool {
+		p := sess.Presence()
+		return p.Show == transports.ShowAway && p.Status == "lunch"
+	})
+
+	// A second resource shares the one legacy session.
+	c2 := e.client("alice")
+	c2.SendRaw(t, `<presence><priority>5</priority></presence>`)
+	eventually(t, "the legacy side sees the higher-priority resource", func() bool { return sess.Presence().Show == transports.ShowNone })
+	if n := e.net.Logins(); n != 1 {
+		t.Errorf("%d legacy logins for two resources, want 1", n)
+	}
+	c2.SendRaw(t, `<presence type='unavailable'/>`)
+	eventually(t, "back to away", func() bool { return sess.Presence().Show == transports.ShowAway })
+	if _, ok := e.net.Session(alice); !ok {
+		t.Fatal("one resource leaving logged the user out")
+	}
+
+	// Probes are answered.
+	c.SendRaw(t, `<presence type='probe' to='`+friend+`'/>`)
+	c.Expect(t, wait, xmpptest.PresenceFrom(friend, ""))
+
+	c.SendRaw(t, `<presence type='unavailable'/>`)
+	eventually(t, "the legacy session is closed", func() bool { _, ok := e.net.Session(alice); return !ok })
+
+	// Coming back logs in again.
+	c.SendRaw(t, `<presence/>`)
+	e.online(c)
+	if n := e.net.Logins(); n != 2 {
+		t.Errorf("%d legacy logins after coming back, want 2", n)
+	}
+}
+
+func TestMessages(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.client("alice")
+	e.register(c, "alice-legacy", "legacy-pw")
+	e.online(c)
+
+	c.SendRaw(t, `<message to='`+friend+`' id='m1' type='chat'><body>hello</body><subject>s</subject><thread>t1</thread></message>`)
+	m := c.Expect(t, wait, xmpptest.MessageFrom(friend))
+	if m.Type != "chat" || m.Text("jabber:client", "body") != "echo: hello" || m.Text("jabber:client", "thread") != "t1" {
+		t.Errorf("echo: %s", m)
+	}
+	got := e.net.Received()
+	if len(got) != 1 || got[0].To != "friend@test.example" || got[0].Body != "hello" || got[0].Subject != "s" || got[0].ID != "m1" {
+		t.Errorf("legacy network received %+v", got)
+	}
+
+	// A synchronous failure and an asynchronous one both come back as errors.
+	c.SendRaw(t, `<message to='nobody%test.example@`+gwDomain+`' id='m2' type='chat'><body>hi</body></message>`)
+	m = c.Expect(t, wait, xmpptest.MessageFrom("nobody%test.example@"+gwDomain))
+	if m.Type != "error" || m.ErrorCondition() != "item-not-found" {
+		t.Errorf("message to a missing user: %s", m)
+	}
+	c.SendRaw(t, `<message to='bounce%test.example@`+gwDomain+`' id='m3' type='chat'><body>hi</body></message>`)
+	m = c.Expect(t, wait, xmpptest.MessageFrom("bounce%test.example@"+gwDomain))
+	if m.Type != "error" || m.ID != "m3" || m.ErrorCondition() != "item-not-found" {
+		t.Errorf("bounced message: %s", m)
+	}
+
+	// Incoming legacy traffic with odd addresses arrives escaped.
+	sess, _ := e.net.Session(alice)
+	sess.Inject(transports.Message{From: "Odd Name@test.example", Body: "from far away"})
+	m = c.Expect(t, wait, xmpptest.MessageFrom(`\4fdd\20\4eame%test.example@`+gwDomain))
+	if m.Text("jabber:client", "body") != "from far away" {
+		t.Errorf("incoming message: %s", m)
+	}
+	// Chat states carry nothing and are not errors.
+	c.SendRaw(t, `<message to='`+friend+`' type='chat'><active xmlns='http://jabber.org/protocol/chatstates'/></message>`)
+	c.ExpectNone(t, 300*time.Millisecond, xmpptest.MessageFrom(friend))
+}
+
+func TestStanzaErrors(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	bob := e.client("bob")
+
+	bob.SendRaw(t, `<message to='`+friend+`' id='e1' type='chat'><body>hi</body></message>`)
+	if m := bob.Expect(t, wait, xmpptest.MessageFrom(friend)); m.ErrorCondition() != "registration-required" {
+		t.Errorf("unregistered sender: %s", m)
+	}
+	bob.SendRaw(t, `<message to='x\zz@`+gwDomain+`' id='e2' type='chat'><body>hi</body></message>`)
+	if m := bob.Expect(t, wait, xmpptest.MessageFrom(`x\zz@`+gwDomain)); m.ErrorCondition() != "jid-malformed" {
+		t.Errorf("undecodable address: %s", m)
+	}
+	res := bob.IQ(t, wait, `<iq type='get' to='`+friend+`' id='e3'><query xmlns='jabber:iq:last'/></iq>`)
+	if res.ErrorCondition() != "service-unavailable" {
+		t.Errorf("unsupported iq to a contact: %s", res)
+	}
+	res = bob.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='e4'><query xmlns='jabber:iq:register'><remove/></query></iq>`)
+	if res.ErrorCondition() != "item-not-found" {
+		t.Errorf("unregistering while not registered: %s", res)
+	}
+	// Garbage in a registration form is refused without harm.
+	res = bob.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='e5'><query xmlns='jabber:iq:register'>`+
+		submitForm(map[string]string{"username": "x", "password": "y", "echo": "perhaps"})+`</query></iq>`)
+	if res.ErrorCondition() != "not-acceptable" {
+		t.Errorf("bad boolean: %s", res)
+	}
+	// The gateway still serves others.
+	alice := e.client("alice")
+	e.register(alice, "alice-legacy", "legacy-pw")
+}
+
+func TestUnregister(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.client("alice")
+	e.register(c, "alice-legacy", "legacy-pw")
+	e.online(c)
+	c.SendRaw(t, `<presence to='`+friend+`' type='subscribe'/>`)
+	c.Expect(t, wait, xmpptest.PresenceFrom(friend, "subscribed"))
+	eventually(t, "the contact is stored", func() bool {
+		cs, _ := e.store.Contacts(t.Context(), alice, gwDomain)
+		return len(cs) == 1 && cs[0].Address == "friend@test.example" && cs[0].Subscribed
+	})
+
+	res := c.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='u1'><query xmlns='jabber:iq:register'><remove/></query></iq>`)
+	if res.Type != "result" {
+		t.Fatalf("unregister: %s", res)
+	}
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "unsubscribed"))
+	eventually(t, "the legacy session is closed", func() bool { _, ok := e.net.Session(alice); return !ok })
+	if _, err := e.store.Registration(t.Context(), alice, gwDomain); !errors.Is(err, registry.ErrNotFound) {
+		t.Errorf("registration still stored after unregistering: %v", err)
+	}
+	if cs, err := e.store.Contacts(t.Context(), alice, gwDomain); err == nil && len(cs) > 0 {
+		t.Errorf("contacts still stored after unregistering: %v", cs)
+	}
+}
+
+// TestComponentReconnect cuts the gateway's connection to Prosody: the
+// gateway reconnects, the legacy session survives, presences come back.
+func TestComponentReconnect(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.client("alice")
+	e.register(c, "alice-legacy", "legacy-pw")
+	e.online(c)
+	c.Expect(t, wait, xmpptest.PresenceFrom(friend, ""))
+
+	e.proxy.Cut()
+	eventually(t, "the gateway notices the cut", func() bool { return !e.gw.Connected() })
+	e.waitConnected()
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	c.Expect(t, wait, xmpptest.PresenceFrom(friend, ""))
+	if n := e.net.Logins(); n != 1 {
+		t.Errorf("%d legacy logins, want the one session kept across the reconnect", n)
+	}
+	c.SendRaw(t, `<message to='`+friend+`' id='m1' type='chat'><body>still here</body></message>`)
+	if m := c.Expect(t, wait, xmpptest.MessageFrom(friend)); m.Text("jabber:client", "body") != "echo: still here" {
+		t.Errorf("after reconnect: %s", m)
+	}
+}
+
+// TestRestartLogsOnlineUsersIn stops the gateway and starts a new one on the
+// same database: it probes registered users and logs in those online.
+func TestRestartLogsOnlineUsersIn(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.client("alice")
+	e.register(c, "alice-legacy", "legacy-pw")
+	e.online(c)
+
+	e.stop()
+	c.Expect(t, wait, xmpptest.PresenceFrom(friend, "unavailable"))
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "unavailable"))
+	eventually(t, "the legacy session is closed at shutdown", func() bool { _, ok := e.net.Session(alice); return !ok })
+
+	e.start(envOptions{})
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	eventually(t, "the user is logged in again", func() bool { _, ok := e.net.Session(alice); return ok })
+	if n := e.net.Logins(); n != 2 {
+		t.Errorf("%d logins, want 2", n)
+	}
+}
+
+// TestLoginFailure: a legacy login that fails shows the transport as xa with
+// the reason, and messages get a clear error instead of vanishing.
+func TestLoginFailure(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.client("alice")
+	e.net.FailLogins(&transports.Error{Kind: transports.Unreachable, Text: "test network is down"})
+	e.register(c, "alice-legacy", "legacy-pw")
+	p := c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	if p.Text("jabber:client", "show") != "xa" || !strings.Contains(p.Text("jabber:client", "status"), "test network is down") {
+		t.Errorf("transport presence after a failed login: %s", p)
+	}
+	c.SendRaw(t, `<message to='`+friend+`' id='m1' type='chat'><body>hi</body></message>`)
+	if m := c.Expect(t, wait, xmpptest.MessageFrom(friend)); m.ErrorCondition() != "recipient-unavailable" {
+		t.Errorf("message while not logged in: %s", m)
+	}
+}

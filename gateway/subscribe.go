@@ -1,0 +1,72 @@
+package gateway
+
+import (
+	"context"
+
+	"passerelle.dev/passerelle/registry"
+)
+
+// subscribe answers the user's request to see the presence of the transport
+// or of a legacy contact. Only registered users are approved (XEP-0100).
+func (u *user) subscribe(ev stanzaEvent) {
+	s := ev.s
+	if u.reg == nil {
+		_ = u.send(presenceOut{From: s.ToRaw, To: u.jid.String(), Type: "unsubscribed"})
+		return
+	}
+	if ev.legacy != "" {
+		c := registry.Contact{Address: ev.legacy, Name: ev.legacy, Subscribed: true}
+		if err := u.putContact(c); err != nil {
+			u.log.Error("cannot store a contact", "err", err)
+			_ = u.send(presenceOut{From: s.ToRaw, To: u.jid.String(), Type: "unsubscribed"})
+			return
+		}
+	}
+	_ = u.send(presenceOut{From: s.ToRaw, To: u.jid.String(), Type: "subscribed"})
+	if ev.legacy == "" {
+		if len(u.resources) > 0 {
+			u.sendStatus()
+		}
+		return
+	}
+	if p, ok := u.contacts[ev.legacy]; ok && p.Available {
+		u.sendContactPresence(ev.legacy, p, "")
+	}
+}
+
+// unsubscribe records that the user no longer follows a contact.
+func (u *user) unsubscribe(ev stanzaEvent) {
+	if u.reg != nil && ev.legacy != "" {
+		ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+		defer cancel()
+		if err := u.g.cfg.Store.DeleteContact(ctx, u.jid.String(), u.g.domain.String(), ev.legacy); err != nil {
+			u.log.Error("cannot remove a contact", "err", err)
+		}
+	}
+	_ = u.send(presenceOut{From: ev.s.ToRaw, To: u.jid.String(), Type: "unsubscribed"})
+}
+
+func (u *user) putContact(c registry.Contact) error {
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	return u.g.cfg.Store.PutContact(ctx, u.jid.String(), u.g.domain.String(), c)
+}
+
+// stateStore is a registration's transports.State in the registry.
+type stateStore struct {
+	store     registry.Store
+	user      string
+	transport string
+}
+
+func (s stateStore) Get(ctx context.Context, key string) ([]byte, error) {
+	return s.store.State(ctx, s.user, s.transport, key)
+}
+
+func (s stateStore) Put(ctx context.Context, key string, value []byte) error {
+	return s.store.PutState(ctx, s.user, s.transport, key, value)
+}
+
+func (s stateStore) Delete(ctx context.Context, key string) error {
+	return s.store.DeleteState(ctx, s.user, s.transport, key)
+}

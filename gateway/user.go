@@ -1,0 +1,254 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports"
+)
+
+const (
+	queueSize      = 256
+	loginTimeout   = 2 * time.Minute
+	closeTimeout   = 10 * time.Second
+	maxPending     = 100
+	loginRetryWait = 30 * time.Second
+)
+
+var errSessionClosed = errors.New("gateway: legacy session closed")
+
+// event is anything a user loop handles.
+type event interface{}
+
+// stanzaEvent is a stanza from the user; legacy is the decoded legacy address
+// it was sent to ("" for the transport domain).
+type stanzaEvent struct {
+	s      *inbound
+	legacy string
+}
+
+// legacyEvent is an event from the user's legacy session.
+type legacyEvent struct {
+	ev   transports.Event
+	sink *sink
+	done chan error
+}
+
+// loginDone reports the end of an asynchronous Login.
+type loginDone struct {
+	sess transports.Session
+	sink *sink
+	err  error
+}
+
+// registerDone reports the end of an asynchronous Register.
+type registerDone struct {
+	iq     *inbound
+	values transports.Values
+	err    error
+}
+
+// reconnected tells the loop that the component connection came back.
+type reconnected struct{}
+
+// user is one XMPP user's state on one transport. Only the goroutine running
+// run touches the fields below the channels.
+type user struct {
+	g      *Gateway
+	jid    jid.JID // bare
+	log    *slog.Logger
+	events chan event
+	quit   chan struct{} // closed to ask the loop to log out and stop
+	done   chan struct{} // closed when the loop has stopped
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	reg       *registry.Registration // nil when not registered
+	resources map[string]presenceBody
+	best      transports.Presence // the user's presence as the legacy side sees it
+
+	sess        transports.Session
+	sink        *sink
+	loggingIn   bool
+	lastFailure time.Time
+	status      transports.Status
+	pending     []stanzaEvent // messages waiting for the login to finish
+	inFlight    int           // asynchronous operations whose result is due
+	regInFlight bool          // a Register call is under way
+
+	contacts map[string]transports.Presence // last presence of each legacy contact
+	senders  recentSenders                  // which resource sent recent messages
+}
+
+func newUser(g *Gateway, bare jid.JID) *user {
+	ctx, cancel := context.WithCancel(context.Background())
+	return &user{
+		g:         g,
+		jid:       bare,
+		log:       g.log.With("user", bare.String()),
+		events:    make(chan event, queueSize),
+		quit:      make(chan struct{}),
+		done:      make(chan struct{}),
+		ctx:       ctx,
+		cancel:    cancel,
+		resources: make(map[string]presenceBody),
+		contacts:  make(map[string]transports.Presence),
+	}
+}
+
+// stop asks the loop to log out and end. The caller holds g.mu.
+func (u *user) stop() {
+	select {
+	case <-u.quit:
+	default:
+		close(u.quit)
+	}
+}
+
+// run is the user's loop: it handles every event in order until the user is
+// idle or the gateway stops.
+func (u *user) run() {
+	defer u.g.wg.Done()
+	defer u.cancel()
+	u.loadRegistration()
+	for {
+		select {
+		case ev := <-u.events:
+			u.handleSafely(ev)
+		case <-u.quit:
+			u.logout("The gateway is shutting down.")
+			u.exit(true)
+			return
+		}
+		if u.idle() && u.exit(false) {
+			return
+		}
+	}
+}
+
+// exit removes the loop from the gateway unless events are waiting (or
+// force is set), and reports whether it did.
+func (u *user) exit(force bool) bool {
+	u.g.mu.Lock()
+	defer u.g.mu.Unlock()
+	if !force && len(u.events) > 0 {
+		return false
+	}
+	if u.g.users[u.jid.String()] == u {
+		delete(u.g.users, u.jid.String())
+	}
+	close(u.done)
+	return true
+}
+
+func (u *user) idle() bool {
+	return len(u.resources) == 0 && u.sess == nil && !u.loggingIn && u.inFlight == 0
+}
+
+// handleSafely handles one event; a panic is logged and costs this event
+// only, never the loop or other users.
+func (u *user) handleSafely(ev event) {
+	defer func() {
+		if r := recover(); r != nil {
+			u.log.Error("panic in user loop", "panic", r, "stack", string(debug.Stack()))
+			if le, ok := ev.(legacyEvent); ok {
+				le.done <- fmt.Errorf("gateway: panic handling event: %v", r)
+			}
+		}
+	}()
+	switch ev := ev.(type) {
+	case stanzaEvent:
+		u.handleStanza(ev)
+	case legacyEvent:
+		u.handleLegacy(ev)
+	case loginDone:
+		u.inFlight--
+		u.loginFinished(ev)
+	case registerDone:
+		u.inFlight--
+		u.registerFinished(ev)
+	case reconnected:
+		u.announce()
+	}
+}
+
+func (u *user) handleStanza(ev stanzaEvent) {
+	switch ev.s.XMLName.Local {
+	case "presence":
+		u.handlePresence(ev)
+	case "message":
+		u.handleMessage(ev)
+	case "iq":
+		u.handleIQ(ev)
+	}
+}
+
+func (u *user) loadRegistration() {
+	ctx, cancel := context.WithTimeout(u.ctx, 10*time.Second)
+	defer cancel()
+	r, err := u.g.cfg.Store.Registration(ctx, u.jid.String(), u.g.domain.String())
+	switch {
+	case err == nil:
+		u.reg = &r
+	case !errors.Is(err, registry.ErrNotFound):
+		u.log.Error("cannot read registration", "err", err)
+	}
+}
+
+// send writes a stanza to the XMPP server, bounded in time.
+func (u *user) send(v any) error {
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	err := u.g.conn.send(ctx, v)
+	if err != nil {
+		u.log.Warn("cannot send a stanza", "err", err)
+	}
+	return err
+}
+
+// sink is the Sink of one legacy session. It refuses events once the loop
+// has closed that session, so a transport blocked in Deliver can never
+// deadlock with a Close waiting for it.
+type sink struct {
+	u      *user
+	closed chan struct{}
+}
+
+func newSink(u *user) *sink { return &sink{u: u, closed: make(chan struct{})} }
+
+func (s *sink) close() {
+	select {
+	case <-s.closed:
+	default:
+		close(s.closed)
+	}
+}
+
+// Deliver implements transports.Sink.
+func (s *sink) Deliver(ctx context.Context, ev transports.Event) error {
+	done := make(chan error, 1)
+	select {
+	case s.u.events <- legacyEvent{ev: ev, sink: s, done: done}:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.closed:
+		return errSessionClosed
+	case <-s.u.done:
+		return errSessionClosed
+	}
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-s.u.done:
+		return errSessionClosed
+	}
+}

@@ -1,0 +1,98 @@
+package testnet
+
+import (
+	"context"
+	"strings"
+	"sync"
+
+	"passerelle.dev/passerelle/transports"
+)
+
+// Session is one user's session on the test network. Its events are
+// delivered from its own goroutine, as a real transport's would be.
+type Session struct {
+	net    *Network
+	user   string
+	values transports.Values
+	events transports.Sink
+	state  transports.State
+	queue  chan transports.Event
+
+	mu       sync.Mutex
+	presence transports.Presence
+
+	stop     chan struct{}
+	stopped  chan struct{}
+	stopOnce sync.Once
+}
+
+func (s *Session) deliver() {
+	defer close(s.stopped)
+	for {
+		select {
+		case ev := <-s.queue:
+			if err := s.events.Deliver(context.Background(), ev); err != nil {
+				return
+			}
+		case <-s.stop:
+			return
+		}
+	}
+}
+
+// Inject makes the legacy network send ev to the user.
+func (s *Session) Inject(ev transports.Event) {
+	select {
+	case s.queue <- ev:
+	case <-s.stop:
+	}
+}
+
+// Presence returns the user's presence as the legacy network sees it.
+func (s *Session) Presence() transports.Presence {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.presence
+}
+
+// State returns the session's persistent state store.
+func (s *Session) State() transports.State { return s.state }
+
+// Send implements transports.Session. A message to "bounce@…" fails later
+// with a SendFailure; with echo on, other messages come back from the
+// contact they were sent to.
+func (s *Session) Send(ctx context.Context, m transports.Message) error {
+	if strings.HasPrefix(m.To, "nobody@") {
+		return &transports.Error{Kind: transports.NotFound, Text: "no such user: " + m.To}
+	}
+	s.net.record(m)
+	if strings.HasPrefix(m.To, "bounce@") {
+		go s.Inject(transports.SendFailure{To: m.To, ID: m.ID, Err: &transports.Error{Kind: transports.NotFound, Text: "bounced"}})
+		return nil
+	}
+	if s.values["echo"] == "true" {
+		reply := transports.Message{From: m.To, Type: transports.Chat, Body: "echo: " + m.Body, Subject: m.Subject, Thread: m.Thread}
+		go s.Inject(reply)
+	}
+	return nil
+}
+
+// SetPresence implements transports.Session.
+func (s *Session) SetPresence(ctx context.Context, p transports.Presence) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.presence = p
+	return nil
+}
+
+// Close implements transports.Session.
+func (s *Session) Close(ctx context.Context) error {
+	s.stopOnce.Do(func() { close(s.stop) })
+	s.net.forget(s)
+	select {
+	case <-s.stopped:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

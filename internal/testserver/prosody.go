@@ -1,0 +1,162 @@
+package testserver
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// Component is an external component the server accepts.
+type Component struct {
+	Domain string
+	Secret string
+}
+
+// User is an account on the server.
+type User struct {
+	Name     string
+	Password string
+}
+
+// ProsodyConfig describes a Prosody to start.
+type ProsodyConfig struct {
+	// Domain is the virtual host (default "example.test").
+	Domain     string
+	Components []Component
+	Users      []User
+}
+
+// Prosody is a running Prosody server on loopback.
+type Prosody struct {
+	Domain        string
+	C2SAddr       string
+	ComponentAddr string
+	RunDir        string
+
+	cfgPath string
+	dataDir string
+	proc    *process
+}
+
+// StartProsody starts a private Prosody with the given virtual host,
+// components and users; it stops when the test ends.
+func StartProsody(t testing.TB, cfg ProsodyConfig) *Prosody {
+	t.Helper()
+	Require(t, "prosody", "prosody")
+	if cfg.Domain == "" {
+		cfg.Domain = "example.test"
+	}
+	dir := runDir(t, "prosody")
+	ports := freePorts(t, 2)
+	p := &Prosody{
+		Domain:        cfg.Domain,
+		C2SAddr:       fmt.Sprintf("127.0.0.1:%d", ports[0]),
+		ComponentAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]),
+		RunDir:        dir,
+		cfgPath:       filepath.Join(dir, "prosody.cfg.lua"),
+		dataDir:       filepath.Join(dir, "data"),
+	}
+	var b strings.Builder
+	fmt.Fprintf(&b, `pidfile = %q
+data_path = %q
+log = { debug = %q }
+run_as_root = true
+interfaces = { "127.0.0.1" }
+local_interfaces = { "127.0.0.1" }
+c2s_interfaces = { "127.0.0.1" }
+component_interface = "127.0.0.1"
+c2s_ports = { %d }
+component_ports = { %d }
+s2s_ports = { }
+http_ports = { }
+https_ports = { }
+legacy_ssl_ports = { }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "posix" }
+modules_disabled = { "s2s", "tls" }
+c2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+authentication = "internal_plain"
+component_stanza_size_limit = 10485760
+c2s_stanza_size_limit = 10485760
+VirtualHost %q
+`, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1], cfg.Domain)
+	for _, c := range cfg.Components {
+		fmt.Fprintf(&b, "Component %q\n    component_secret = %q\n", c.Domain, c.Secret)
+	}
+	writeFile(t, p.cfgPath, b.String(), 0o644)
+	for _, u := range cfg.Users {
+		p.writeAccount(t, u.Name, u.Password)
+	}
+	p.start(t)
+	t.Cleanup(p.Stop)
+	return p
+}
+
+func (p *Prosody) start(t testing.TB) {
+	t.Helper()
+	p.proc = startProcess(t, "prosody", filepath.Join(p.RunDir, "prosody.out"),
+		[]string{"prosody", "--config", p.cfgPath, "-F"})
+	for _, addr := range []string{p.C2SAddr, p.ComponentAddr} {
+		if err := p.proc.waitPort(addr, 15*time.Second); err != nil {
+			p.proc.stop()
+			t.Fatalf("%v\n%s", err, p.Log())
+		}
+	}
+}
+
+// writeAccount stores an internal_plain account file, which Prosody reads
+// on every login, so it works before and after start.
+func (p *Prosody) writeAccount(t testing.TB, name, password string) {
+	t.Helper()
+	path := filepath.Join(p.dataDir, encodePath(p.Domain), "accounts", encodePath(name)+".dat")
+	writeFile(t, path, fmt.Sprintf("return {\n\t[\"password\"] = %q;\n};\n", password), 0o644)
+}
+
+// encodePath is Prosody's datamanager encoding of a path element: every
+// byte but ASCII letters and digits as %xx.
+func encodePath(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if ('a' <= c && c <= 'z') || ('A' <= c && c <= 'Z') || ('0' <= c && c <= '9') {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02x", c)
+		}
+	}
+	return b.String()
+}
+
+// AddUser creates an account; it works while the server runs.
+func (p *Prosody) AddUser(t testing.TB, name, password string) { p.writeAccount(t, name, password) }
+
+// Stop stops the server.
+func (p *Prosody) Stop() {
+	if p.proc != nil {
+		p.proc.stop()
+	}
+}
+
+// Restart stops the server and starts it again with the same ports and data.
+func (p *Prosody) Restart(t testing.TB) {
+	t.Helper()
+	p.Stop()
+	p.start(t)
+}
+
+// Log returns the end of the server's log.
+func (p *Prosody) Log() string {
+	return tail(filepath.Join(p.RunDir, "prosody.log")) + "\n" + tail(filepath.Join(p.RunDir, "prosody.out"))
+}
+
+// Running reports whether the server process is alive.
+func (p *Prosody) Running() error {
+	select {
+	case <-p.proc.exited:
+		return errNotRunning
+	default:
+		return nil
+	}
+}
