@@ -23,7 +23,9 @@ const (
 	nsStream     = "http://etherx.jabber.org/streams"
 	dialTimeout  = 10 * time.Second
 	writeTimeout = 30 * time.Second
-	pingTimeout  = 20 * time.Second
+	// maxPingWait bounds the wait for a keep-alive answer, which is
+	// otherwise twice the ping interval.
+	maxPingWait = 30 * time.Second
 )
 
 // errDisconnected is returned by send when the connection broke under it.
@@ -248,7 +250,7 @@ func (c *connection) keepAlive(ctx context.Context, drop context.CancelFunc) {
 			select {
 			case <-got:
 			case <-ctx.Done():
-			case <-time.After(pingTimeout):
+			case <-time.After(min(2*c.g.cfg.PingInterval, maxPingWait)):
 				c.g.log.Warn("the XMPP server did not answer a ping; reconnecting")
 				drop()
 			}

@@ -180,6 +180,21 @@ func TestComponentReconnect(t *testing.T) {
 	}
 }
 
+// TestDeadConnectionDetected stalls the network between gateway and server
+// without closing it: the keep-alive ping notices and the gateway reconnects.
+func TestDeadConnectionDetected(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.proxy.Stall()
+	eventually(t, "the gateway notices the dead connection", func() bool { return !e.gw.Connected() })
+	e.proxy.Resume()
+	e.waitConnected()
+	c := e.client("alice")
+	res := c.IQ(t, wait, `<iq type='get' to='`+gwDomain+`' id='p1'><ping xmlns='urn:xmpp:ping'/></iq>`)
+	if res.Type != "result" {
+		t.Errorf("ping after reconnecting: %s", res)
+	}
+}
+
 // TestRestartLogsOnlineUsersIn stops the gateway and starts a new one on the
 // same database: it probes registered users and logs in those online.
 func TestRestartLogsOnlineUsersIn(t *testing.T) {

@@ -1,7 +1,6 @@
 package testserver
 
 import (
-	"io"
 	"net"
 	"sync"
 	"testing"
@@ -15,8 +14,10 @@ type Proxy struct {
 	target string
 	ln     net.Listener
 
-	mu    sync.Mutex
-	conns []net.Conn
+	mu      sync.Mutex
+	conns   []net.Conn
+	stalled bool
+	resume  *sync.Cond
 }
 
 // NewProxy starts a proxy to target; it stops when the test ends.
@@ -27,9 +28,11 @@ func NewProxy(t testing.TB, target string) *Proxy {
 		t.Fatalf("proxy: listen: %v", err)
 	}
 	p := &Proxy{Addr: ln.Addr().String(), target: target, ln: ln}
+	p.resume = sync.NewCond(&p.mu)
 	go p.accept()
 	t.Cleanup(func() {
 		ln.Close()
+		p.Resume()
 		p.Cut()
 	})
 	return p
@@ -49,16 +52,49 @@ func (p *Proxy) accept() {
 		p.mu.Lock()
 		p.conns = append(p.conns, in, out)
 		p.mu.Unlock()
-		go pipe(in, out)
-		go pipe(out, in)
+		go p.pipe(in, out)
+		go p.pipe(out, in)
 	}
 }
 
-func pipe(dst, src net.Conn) {
-	// Copy ends when either side closes; then close both.
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
+// pipe copies src to dst, holding bytes back while the proxy is stalled,
+// until either side closes; then it closes both.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	defer dst.Close()
+	defer src.Close()
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		p.mu.Lock()
+		for p.stalled {
+			p.resume.Wait()
+		}
+		p.mu.Unlock()
+		if n > 0 {
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// Stall stops forwarding bytes without closing anything, like a network
+// that silently drops packets.
+func (p *Proxy) Stall() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = true
+}
+
+// Resume forwards bytes again.
+func (p *Proxy) Resume() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.stalled = false
+	p.resume.Broadcast()
 }
 
 // Cut closes every connection through the proxy; new ones are still accepted.

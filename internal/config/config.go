@@ -1,0 +1,160 @@
+// Package config loads and validates Passerelle's TOML configuration. Every
+// problem is reported with the key it concerns, all at once.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Config is a validated configuration.
+type Config struct {
+	LogLevel   slog.Level
+	LogFormat  string
+	XMPP       XMPP
+	Database   Database
+	Access     Access
+	Transports []Transport
+	// Path is the file the configuration was read from.
+	Path string
+}
+
+// XMPP is how the gateway reaches the XMPP server.
+type XMPP struct {
+	// Server is the component listener, host:port.
+	Server                     string
+	ReconnectMin, ReconnectMax time.Duration
+	// PingInterval is the keep-alive period; zero disables it.
+	PingInterval time.Duration
+}
+
+// Database locates the registry and its key.
+type Database struct {
+	Path    string
+	KeyFile string
+}
+
+// Access says who may use the gateway.
+type Access struct {
+	// AllowDomains are XMPP domains whose users may use the gateway; "*"
+	// allows all.
+	AllowDomains []string
+	// Admins are bare JIDs of gateway administrators.
+	Admins []string
+}
+
+// Transport is one configured transport (one component domain).
+type Transport struct {
+	Kind   string
+	Domain string
+	Secret string
+	Name   string
+	// AllowDomains, if set, overrides Access.AllowDomains.
+	AllowDomains []string
+	// Options are the transport's own settings.
+	Options Options
+}
+
+// file mirrors the TOML layout.
+type file struct {
+	LogLevel  string `toml:"log_level"`
+	LogFormat string `toml:"log_format"`
+	XMPP      struct {
+		Server       string    `toml:"server"`
+		ReconnectMin *duration `toml:"reconnect_min"`
+		ReconnectMax *duration `toml:"reconnect_max"`
+		PingInterval *duration `toml:"ping_interval"`
+	} `toml:"xmpp"`
+	Database struct {
+		Path    string `toml:"path"`
+		KeyFile string `toml:"key_file"`
+	} `toml:"database"`
+	Access struct {
+		AllowDomains []string `toml:"allow_domains"`
+		Admins       []string `toml:"admins"`
+	} `toml:"access"`
+	Transports []struct {
+		Kind         string         `toml:"kind"`
+		Domain       string         `toml:"domain"`
+		Secret       string         `toml:"secret"`
+		SecretFile   string         `toml:"secret_file"`
+		Name         string         `toml:"name"`
+		AllowDomains []string       `toml:"allow_domains"`
+		Options      map[string]any `toml:"options"`
+	} `toml:"transport"`
+}
+
+// duration is a TOML string such as "30s".
+type duration struct{ time.Duration }
+
+func (d *duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	if err != nil {
+		return fmt.Errorf("%q is not a duration (like \"30s\" or \"1m\")", b)
+	}
+	if v < 0 {
+		return fmt.Errorf("%q is negative", b)
+	}
+	d.Duration = v
+	return nil
+}
+
+// Load reads and validates the file at path. kinds are the transport kinds
+// this binary knows.
+func Load(path string, kinds []string) (*Config, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(b, path, kinds)
+}
+
+// problems collects validation errors, each naming its key.
+type problems struct {
+	path string
+	list []string
+}
+
+func (p *problems) add(key, format string, args ...any) {
+	p.list = append(p.list, key+": "+fmt.Sprintf(format, args...))
+}
+
+func (p *problems) err() error {
+	if len(p.list) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%s: %d problem(s):\n  %s", p.path, len(p.list), strings.Join(p.list, "\n  "))
+}
+
+// Parse validates a configuration held in memory; path names it in errors.
+func Parse(data []byte, path string, kinds []string) (*Config, error) {
+	var f file
+	md, err := toml.Decode(string(data), &f)
+	if err != nil {
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return nil, fmt.Errorf("%s: line %d: %s", path, pe.Position.Line, pe.Message)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	p := &problems{path: path}
+	for _, k := range md.Undecoded() {
+		if len(k) >= 2 && k[0] == "transport" && k[1] == "options" {
+			continue // checked by the transport through Options.Decode
+		}
+		p.add(k.String(), "unknown key")
+	}
+	c := &Config{Path: path}
+	c.validateTop(p, &f)
+	c.validateTransports(p, &f, kinds)
+	if err := p.err(); err != nil {
+		return nil, err
+	}
+	return c, nil
+}

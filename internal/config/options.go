@@ -1,0 +1,81 @@
+package config
+
+import (
+	"bytes"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/BurntSushi/toml"
+)
+
+// Options are a transport's own settings, the [transport.options] table,
+// kept undecoded until the transport decodes them into its own type.
+type Options struct {
+	raw  map[string]any
+	path string
+}
+
+// IsZero reports whether no options were given.
+func (o Options) IsZero() bool { return len(o.raw) == 0 }
+
+// Keys returns the option names, sorted.
+func (o Options) Keys() []string {
+	keys := make([]string, 0, len(o.raw))
+	for k := range o.raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// Decode decodes the options into v (a pointer to a struct with toml tags).
+// Keys v does not have are errors naming their full path, so that a typo
+// never passes silently.
+func (o Options) Decode(v any) error {
+	var buf bytes.Buffer
+	if err := toml.NewEncoder(&buf).Encode(o.raw); err != nil {
+		return fmt.Errorf("%s: %w", o.path, err)
+	}
+	md, err := toml.NewDecoder(&buf).Decode(v)
+	if err != nil {
+		return fmt.Errorf("%s: %w", o.path, err)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		var list []string
+		for _, k := range und {
+			list = append(list, o.path+"."+k.String()+": unknown key")
+		}
+		return fmt.Errorf("%s", strings.Join(list, "; "))
+	}
+	return nil
+}
+
+// Summary describes what the gateway would do with this configuration,
+// without any secret.
+func (c *Config) Summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "config %s is valid\n", c.Path)
+	fmt.Fprintf(&b, "XMPP server (component listener): %s\n", c.XMPP.Server)
+	fmt.Fprintf(&b, "  reconnect backoff %v to %v, keep-alive ping every %v\n", c.XMPP.ReconnectMin, c.XMPP.ReconnectMax, c.XMPP.PingInterval)
+	fmt.Fprintf(&b, "database: %s (key file %s)\n", c.Database.Path, c.Database.KeyFile)
+	fmt.Fprintf(&b, "log level %s, format %s\n", c.LogLevel, c.LogFormat)
+	fmt.Fprintf(&b, "users allowed from: %s\n", strings.Join(c.Access.AllowDomains, ", "))
+	if len(c.Access.Admins) > 0 {
+		fmt.Fprintf(&b, "admins: %s\n", strings.Join(c.Access.Admins, ", "))
+	}
+	for i, t := range c.Transports {
+		name := t.Name
+		if name == "" {
+			name = "(default name)"
+		}
+		fmt.Fprintf(&b, "transport[%d]: %s on component %s, %s\n", i, t.Kind, t.Domain, name)
+		if t.AllowDomains != nil {
+			fmt.Fprintf(&b, "  users allowed from: %s\n", strings.Join(t.AllowDomains, ", "))
+		}
+		if keys := t.Options.Keys(); len(keys) > 0 {
+			fmt.Fprintf(&b, "  options set: %s\n", strings.Join(keys, ", "))
+		}
+	}
+	return b.String()
+}
