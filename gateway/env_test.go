@@ -1,9 +1,11 @@
 package gateway_test
 
 import (
+	"bytes"
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -70,15 +72,16 @@ func (e *env) start(opts envOptions) {
 	}
 	e.store = store
 	gw, err := gateway.New(gateway.Config{
-		Domain:       gwDomain,
-		Secret:       gwSecret,
-		Server:       e.proxy.Addr,
-		Transport:    e.net,
-		Store:        store,
-		Allowed:      opts.allowed,
-		ReconnectMin: 50 * time.Millisecond,
-		ReconnectMax: 500 * time.Millisecond,
-		PingInterval: time.Second,
+		Domain:        gwDomain,
+		Secret:        gwSecret,
+		Server:        e.proxy.Addr,
+		Transport:     e.net,
+		Store:         store,
+		Allowed:       opts.allowed,
+		ReconnectMin:  50 * time.Millisecond,
+		ReconnectMax:  500 * time.Millisecond,
+		PingInterval:  time.Second,
+		LegacyTimeout: 2 * time.Second,
 	})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)
@@ -178,4 +181,22 @@ func eventually(t *testing.T, what string, cond func() bool) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+}
+
+// syncBuffer is a bytes.Buffer safe for concurrent writers.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }

@@ -45,6 +45,9 @@ type Config struct {
 	// PingInterval is how often the connection to the server is checked;
 	// zero disables the check.
 	PingInterval time.Duration
+	// LegacyTimeout bounds each call into a legacy session (sending a
+	// message, setting presence); 30s if zero.
+	LegacyTimeout time.Duration
 	// Version is reported through XEP-0092.
 	Version string
 }
@@ -80,6 +83,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.ReconnectMax < cfg.ReconnectMin {
 		cfg.ReconnectMax = 60 * time.Second
+	}
+	if cfg.LegacyTimeout <= 0 {
+		cfg.LegacyTimeout = 30 * time.Second
 	}
 	info := cfg.Transport.Info()
 	if cfg.Name == "" {

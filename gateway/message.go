@@ -50,7 +50,7 @@ func (u *user) handleMessage(ev stanzaEvent) {
 	if typ == "" {
 		typ = transports.Normal
 	}
-	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	ctx, cancel := context.WithTimeout(u.ctx, u.g.cfg.LegacyTimeout)
 	defer cancel()
 	err := u.sess.Send(ctx, transports.Message{To: ev.legacy, ID: s.ID, Type: typ, Body: m.Body, Subject: m.Subject, Thread: m.Thread})
 	if err != nil {

@@ -65,7 +65,7 @@ func (u *user) resourcePresence(s *inbound) {
 	switch {
 	case u.reg == nil:
 	case u.sess != nil:
-		ctx, cancel := context.WithTimeout(u.ctx, closeTimeout)
+		ctx, cancel := context.WithTimeout(u.ctx, u.g.cfg.LegacyTimeout)
 		defer cancel()
 		if err := u.sess.SetPresence(ctx, u.best); err != nil {
 			u.log.Warn("cannot set legacy presence", "err", err)

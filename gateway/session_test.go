@@ -1,10 +1,17 @@
 package gateway_test
 
 import (
+	"context"
 	"errors"
+	"log/slog"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/gateway"
+	"passerelle.dev/passerelle/internal/testnet"
+	"passerelle.dev/passerelle/internal/testserver"
 
 	"passerelle.dev/passerelle/internal/xmpptest"
 	"passerelle.dev/passerelle/registry"
@@ -230,5 +237,81 @@ func TestLoginFailure(t *testing.T) {
 	c.SendRaw(t, `<message to='`+friend+`' id='m1' type='chat'><body>hi</body></message>`)
 	if m := c.Expect(t, wait, xmpptest.MessageFrom(friend)); m.ErrorCondition() != "recipient-unavailable" {
 		t.Errorf("message while not logged in: %s", m)
+	}
+}
+
+// TestOneUserCannotHurtOthers: a legacy server that hangs for one user, and a
+// transport that panics for that user, leave other users untouched.
+func TestOneUserCannotHurtOthers(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.net.AddAccount("bob-legacy", "bob-legacy-pw", "friend@test.example")
+	alice := e.client("alice")
+	e.register(alice, "alice-legacy", "legacy-pw")
+	e.online(alice)
+	bob := e.client("bob")
+	e.register(bob, "bob-legacy", "bob-legacy-pw")
+	e.online(bob)
+
+	alice.SendRaw(t, `<message to='panic%test.example@`+gwDomain+`' id='p1' type='chat'><body>boom</body></message>`)
+	alice.SendRaw(t, `<message to='slow%test.example@`+gwDomain+`' id='s1' type='chat'><body>wait</body></message>`)
+	start := time.Now()
+	bob.SendRaw(t, `<message to='`+friend+`' id='b1' type='chat'><body>unaffected</body></message>`)
+	if m := bob.Expect(t, wait, xmpptest.MessageFrom(friend)); m.Text("jabber:client", "body") != "echo: unaffected" {
+		t.Errorf("bob's echo: %s", m)
+	}
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("bob waited %v behind alice's hung legacy server", d)
+	}
+	// Alice herself survives the panic and, once the hung send times out,
+	// hears about both failures and is served again.
+	if m := alice.Expect(t, wait, xmpptest.MessageFrom("panic%test.example@"+gwDomain)); m.ErrorCondition() != "internal-server-error" {
+		t.Errorf("after a panic: %s", m)
+	}
+	if m := alice.Expect(t, wait, xmpptest.MessageFrom("slow%test.example@"+gwDomain)); m.ErrorCondition() != "remote-server-timeout" {
+		t.Errorf("after a hang: %s", m)
+	}
+	alice.SendRaw(t, `<message to='`+friend+`' id='a1' type='chat'><body>still alive</body></message>`)
+	if m := alice.Expect(t, wait, xmpptest.MessageFrom(friend)); m.Text("jabber:client", "body") != "echo: still alive" {
+		t.Errorf("alice after a panic and a hang: %s", m)
+	}
+}
+
+// TestWrongSecretKeepsRetrying: a secret the server refuses is logged as an
+// error and retried, never a crash or a tight loop.
+func TestWrongSecretKeepsRetrying(t *testing.T) {
+	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+		Domain:     serverDomain,
+		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
+	})
+	var logs syncBuffer
+	store, err := registry.Open(filepath.Join(t.TempDir(), "p.db"), registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	gw, err := gateway.New(gateway.Config{
+		Domain: gwDomain, Secret: "wrong-secret-value", Server: p.ComponentAddr,
+		Transport: testnet.New(), Store: store,
+		Logger:       slog.New(slog.NewTextHandler(&logs, nil)),
+		ReconnectMin: 10 * time.Millisecond, ReconnectMax: 200 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	time.Sleep(time.Second)
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
+	}
+	out := logs.String()
+	attempts := strings.Count(out, "cannot connect")
+	if gw.Connected() || attempts < 2 || attempts > 10 || !strings.Contains(out, "level=ERROR") || !strings.Contains(out, "not-authorized") {
+		t.Errorf("%d attempts in 1s; logs:\n%s", attempts, out)
+	}
+	if strings.Contains(out, "wrong-secret-value") {
+		t.Errorf("the secret was logged:\n%s", out)
 	}
 }

@@ -158,8 +158,11 @@ func (u *user) handleSafely(ev event) {
 	defer func() {
 		if r := recover(); r != nil {
 			u.log.Error("panic in user loop", "panic", r, "stack", string(debug.Stack()))
-			if le, ok := ev.(legacyEvent); ok {
-				le.done <- fmt.Errorf("gateway: panic handling event: %v", r)
+			switch ev := ev.(type) {
+			case legacyEvent:
+				ev.done <- fmt.Errorf("gateway: panic handling event: %v", r)
+			case stanzaEvent:
+				u.g.replyError(ev.s, transportError(errors.New("panic")))
 			}
 		}
 	}()

@@ -9,6 +9,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -197,5 +199,49 @@ func TestServeAgainstProsody(t *testing.T) {
 		}
 	case <-time.After(20 * time.Second):
 		t.Fatal("run did not stop within 20s of its context ending")
+	}
+}
+
+// TestHangupReloadsAccessLists: SIGHUP applies a new allow-list without a
+// restart, and an invalid file changes nothing.
+func TestHangupReloadsAccessLists(t *testing.T) {
+	path := writeConfig(t, "127.0.0.1:5347", "")
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var live atomic.Pointer[config.Config]
+	live.Store(cfg)
+	level := new(slog.LevelVar)
+	var logs syncWriter
+	logs.w = &bytes.Buffer{}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go reloadOnHangup(ctx, path, &live, level, slog.New(slog.NewTextHandler(&logs, nil)))
+	allowed := allowFunc(&live, "gw.example.test")
+	if !allowed("example.test") || allowed("other.test") {
+		t.Fatal("initial allow-list wrong")
+	}
+	time.Sleep(100 * time.Millisecond) // let the handler subscribe
+
+	b, _ := os.ReadFile(path)
+	os.WriteFile(path, bytes.Replace(b, []byte(`["example.test"]`), []byte(`["other.test"]`), 1), 0o600)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	deadline := time.Now().Add(5 * time.Second)
+	for !allowed("other.test") {
+		if time.Now().After(deadline) {
+			t.Fatal("SIGHUP did not apply the new allow-list")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if allowed("example.test") {
+		t.Error("the old allow-list still applies")
+	}
+
+	os.WriteFile(path, []byte("log_level = \"loud\"\n"), 0o600)
+	syscall.Kill(os.Getpid(), syscall.SIGHUP)
+	time.Sleep(300 * time.Millisecond)
+	if !allowed("other.test") {
+		t.Error("an invalid config changed the allow-list")
 	}
 }

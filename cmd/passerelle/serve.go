@@ -5,7 +5,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/signal"
 	"sync"
+	"sync/atomic"
+	"syscall"
 	"time"
 
 	"passerelle.dev/passerelle/gateway"
@@ -33,10 +37,16 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path, kindNames())
 }
 
-// serve runs every configured transport until ctx is done.
+// serve runs every configured transport until ctx is done. SIGHUP reloads
+// the access lists and the log level from the config file.
 func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
-	log := newLogger(cfg, logOut)
+	level := new(slog.LevelVar)
+	level.Set(cfg.LogLevel)
+	log := newLogger(cfg, level, logOut)
 	slog.SetDefault(log)
+	var live atomic.Pointer[config.Config]
+	live.Store(cfg)
+	go reloadOnHangup(ctx, cfg.Path, &live, level, log)
 
 	// Build every transport first: their option errors are config errors,
 	// reported before anything is opened or connected.
@@ -68,7 +78,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			Name:         tc.Name,
 			Transport:    trs[i],
 			Store:        store,
-			Allowed:      allowFunc(cfg, tc.Domain),
+			Allowed:      allowFunc(&live, tc.Domain),
 			Logger:       log,
 			ReconnectMin: cfg.XMPP.ReconnectMin,
 			ReconnectMax: cfg.XMPP.ReconnectMax,
@@ -101,12 +111,52 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	return nil
 }
 
-func allowFunc(cfg *config.Config, transport string) func(string) bool {
-	return func(domain string) bool { return cfg.Allowed(transport, domain) }
+func allowFunc(live *atomic.Pointer[config.Config], transport string) func(string) bool {
+	return func(domain string) bool { return live.Load().Allowed(transport, domain) }
 }
 
-func newLogger(cfg *config.Config, w io.Writer) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: cfg.LogLevel}
+// reloadOnHangup re-reads the config on SIGHUP. The access lists and the log
+// level take effect at once, without dropping sessions; other changes need a
+// restart, and an invalid file changes nothing.
+func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[config.Config], level *slog.LevelVar, log *slog.Logger) {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+		}
+		next, err := loadConfig(path)
+		if err != nil {
+			log.Error("SIGHUP: config not reloaded", "err", err)
+			continue
+		}
+		if !sameTransports(live.Load(), next) || next.XMPP != live.Load().XMPP || next.Database != live.Load().Database {
+			log.Warn("SIGHUP: transport, server and database changes need a restart; applying access lists and log level only")
+		}
+		live.Store(next)
+		level.Set(next.LogLevel)
+		log.Info("SIGHUP: reloaded access lists and log level", "path", path)
+	}
+}
+
+func sameTransports(a, b *config.Config) bool {
+	if len(a.Transports) != len(b.Transports) {
+		return false
+	}
+	for i := range a.Transports {
+		x, y := a.Transports[i], b.Transports[i]
+		if x.Kind != y.Kind || x.Domain != y.Domain || x.Secret != y.Secret || x.Name != y.Name {
+			return false
+		}
+	}
+	return true
+}
+
+func newLogger(cfg *config.Config, level *slog.LevelVar, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
 	if cfg.LogFormat == "json" {
 		return slog.New(slog.NewJSONHandler(w, opts))
 	}

@@ -58,10 +58,19 @@ func (s *Session) Presence() transports.Presence {
 // State returns the session's persistent state store.
 func (s *Session) State() transports.State { return s.state }
 
-// Send implements transports.Session. A message to "bounce@…" fails later
-// with a SendFailure; with echo on, other messages come back from the
-// contact they were sent to.
+// Send implements transports.Session. A message to "nobody@…" fails at once,
+// one to "bounce@…" fails later with a SendFailure, one to "slow@…" hangs
+// until its context ends, one to "panic@…" panics; with echo on, other
+// messages come back from the contact they were sent to.
 func (s *Session) Send(ctx context.Context, m transports.Message) error {
+	switch {
+	case strings.HasPrefix(m.To, "slow@"):
+		// A legacy server that never answers: only the context ends it.
+		<-ctx.Done()
+		return &transports.Error{Kind: transports.Unreachable, Text: "the test network did not answer", Err: ctx.Err()}
+	case strings.HasPrefix(m.To, "panic@"):
+		panic("testnet: panic requested by a message to " + m.To)
+	}
 	if strings.HasPrefix(m.To, "nobody@") {
 		return &transports.Error{Kind: transports.NotFound, Text: "no such user: " + m.To}
 	}
