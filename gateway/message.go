@@ -95,7 +95,9 @@ func (r *recentSenders) get(id string) (string, bool) {
 
 // handleLegacy turns an event of the legacy session into stanzas.
 func (u *user) handleLegacy(le legacyEvent) {
-	if le.sink != u.sink {
+	// A session may speak before Login has returned to us: its events count
+	// from the start.
+	if le.sink != u.sink && le.sink != u.loginSink {
 		le.done <- errSessionClosed
 		return
 	}

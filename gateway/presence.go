@@ -109,6 +109,7 @@ func (u *user) login() {
 		Logger:   u.log,
 	}
 	u.loggingIn = true
+	u.loginSink = sk
 	u.inFlight++
 	u.log.Info("logging in to the legacy network")
 	go func() {
@@ -129,6 +130,19 @@ func (u *user) login() {
 
 func (u *user) loginFinished(ev loginDone) {
 	u.loggingIn = false
+	u.loginSink = nil
+	if u.relogin {
+		// The settings changed while this login ran: start over with them.
+		u.relogin = false
+		ev.sink.close()
+		if ev.err == nil {
+			u.closeSession(ev.sess)
+		}
+		if len(u.resources) > 0 && u.reg != nil {
+			u.login()
+		}
+		return
+	}
 	switch {
 	case ev.err != nil:
 		ev.sink.close()

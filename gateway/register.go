@@ -262,14 +262,17 @@ func (u *user) registerFinished(ev registerDone) {
 	if len(u.resources) == 0 {
 		return
 	}
-	// Log in again with the new credentials.
+	// Log in again with the new credentials; a login in flight used the old
+	// ones, so it is redone when it ends.
+	if u.loggingIn {
+		u.relogin = true
+		return
+	}
 	if u.sess != nil {
 		u.logout("Reconnecting with the new settings.")
 	}
-	if !u.loggingIn {
-		u.lastFailure = time.Time{}
-		u.login()
-	}
+	u.lastFailure = time.Time{}
+	u.login()
 }
 
 // unregister deletes all of the user's data for this transport, logs them

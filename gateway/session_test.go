@@ -315,3 +315,25 @@ func TestWrongSecretKeepsRetrying(t *testing.T) {
 		t.Errorf("the secret was logged:\n%s", out)
 	}
 }
+
+// TestEventsDuringLogin: a legacy network that speaks before Login returns
+// (greeting, contacts online) loses nothing.
+func TestEventsDuringLogin(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	e.net.SlowLogins(300 * time.Millisecond)
+	c := e.client("alice")
+	e.register(c, "alice-legacy", "legacy-pw")
+	res := c.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='g1'><query xmlns='jabber:iq:register'>`+
+		submitForm(map[string]string{"username": "alice-legacy", "greeting": "welcome"})+`</query></iq>`)
+	if res.Type != "result" {
+		t.Fatalf("re-registration: %s", res)
+	}
+	if m := c.Expect(t, wait, xmpptest.MessageFrom(gwDomain)); m.Text("jabber:client", "body") != "welcome" {
+		t.Errorf("greeting: %s", m)
+	}
+	c.Expect(t, wait, xmpptest.PresenceFrom(friend, ""))
+	c.SendRaw(t, `<message to='`+friend+`' id='m1' type='chat'><body>hi</body></message>`)
+	if m := c.Expect(t, wait, xmpptest.MessageFrom(friend)); m.Text("jabber:client", "body") != "echo: hi" {
+		t.Errorf("echo: %s", m)
+	}
+}

@@ -76,6 +76,8 @@ type user struct {
 
 	sess        transports.Session
 	sink        *sink
+	loginSink   *sink // the sink of the login in flight, whose events count already
+	relogin     bool  // the login in flight used settings that have changed since
 	loggingIn   bool
 	lastFailure time.Time
 	status      transports.Status

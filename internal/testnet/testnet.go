@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"time"
 
 	"passerelle.dev/passerelle/transports"
 )
@@ -23,8 +24,9 @@ type Network struct {
 	online   map[string][]string // username → contacts shown online at login
 	sessions map[string]*Session // by XMPP user
 	received []transports.Message
-	logins   int
-	loginErr error
+	logins     int
+	loginErr   error
+	loginDelay time.Duration
 }
 
 // New returns a network with no accounts.
@@ -50,6 +52,14 @@ func (n *Network) FailLogins(err error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.loginErr = err
+}
+
+// SlowLogins makes Login return d after the session started delivering
+// events, as a real network that greets before the login call returns.
+func (n *Network) SlowLogins(d time.Duration) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.loginDelay = d
 }
 
 // Session returns the live session of an XMPP user, if any.
@@ -151,6 +161,11 @@ func (n *Network) Login(ctx context.Context, req transports.LoginRequest) (trans
 	}
 	if g := req.Values["greeting"]; g != "" {
 		s.queue <- transports.Message{From: "", Type: transports.Chat, Body: g}
+	}
+	if n.loginDelay > 0 {
+		n.mu.Unlock()
+		time.Sleep(n.loginDelay)
+		n.mu.Lock()
 	}
 	return s, nil
 }
