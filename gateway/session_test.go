@@ -283,7 +283,7 @@ func TestWrongSecretKeepsRetrying(t *testing.T) {
 		Domain:     serverDomain,
 		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
 	})
-	var logs syncBuffer
+	var logs testserver.SyncBuffer
 	store, err := registry.Open(filepath.Join(t.TempDir(), "p.db"), registry.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -174,8 +174,8 @@ func TestServeAgainstProsody(t *testing.T) {
 	path := writeConfig(t, p.ComponentAddr, "[transport.options]\ntype = \"irc\"\n")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	var logs bytes.Buffer
-	go func() { done <- run(ctx, []string{"-config", path}, &bytes.Buffer{}, &syncWriter{w: &logs}) }()
+	var logs testserver.SyncBuffer
+	go func() { done <- run(ctx, []string{"-config", path}, &bytes.Buffer{}, &logs) }()
 
 	cctx, ccancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer ccancel()
@@ -213,8 +213,7 @@ func TestHangupReloadsAccessLists(t *testing.T) {
 	var live atomic.Pointer[config.Config]
 	live.Store(cfg)
 	level := new(slog.LevelVar)
-	var logs syncWriter
-	logs.w = &bytes.Buffer{}
+	var logs testserver.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go reloadOnHangup(ctx, path, &live, level, slog.New(slog.NewTextHandler(&logs, nil)))

@@ -19,11 +19,11 @@ type Network struct {
 	// Type is the disco identity type reported (default "xmpp").
 	Type string
 
-	mu       sync.Mutex
-	accounts map[string]string   // username → password
-	online   map[string][]string // username → contacts shown online at login
-	sessions map[string]*Session // by XMPP user
-	received []transports.Message
+	mu         sync.Mutex
+	accounts   map[string]string   // username → password
+	online     map[string][]string // username → contacts shown online at login
+	sessions   map[string]*Session // by XMPP user
+	received   []transports.Message
 	logins     int
 	loginErr   error
 	loginDelay time.Duration
