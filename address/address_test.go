@@ -103,3 +103,22 @@ func FuzzRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+func BenchmarkEncode(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Encode("Some.User[away]@irc.libera.chat"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	local, _ := Encode("Some.User[away]@irc.libera.chat")
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := Decode(local); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
 	"passerelle.dev/passerelle/transports"
@@ -155,4 +156,24 @@ func FuzzReadStanza(f *testing.F) {
 		var q registerSubmit
 		_, _ = s.decodeChild(xml.Name{Space: nsRegister, Local: "query"}, &q)
 	})
+}
+
+func TestReplyFromStaysInDomain(t *testing.T) {
+	g := &Gateway{}
+	var err error
+	if g.domain, err = jid.Parse("gw.example.org"); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct{ to, want string }{
+		{"alice%x@gw.example.org", "alice%x@gw.example.org"},
+		{"gw.example.org", "gw.example.org"},
+		{"other.example.org", "gw.example.org"},
+		{"", "gw.example.org"},
+	} {
+		s := &inbound{ToRaw: tc.to}
+		s.to, _ = jid.Parse(tc.to)
+		if got := g.replyFrom(s); got != tc.want {
+			t.Errorf("reply to a stanza for %q comes from %q, want %q", tc.to, got, tc.want)
+		}
+	}
 }

@@ -254,7 +254,7 @@ func (u *user) sendContactPresence(addr string, p transports.Presence, status st
 // answerProbe tells the user the presence of the transport or of a contact.
 func (u *user) answerProbe(ev stanzaEvent) {
 	if u.reg == nil {
-		u.send(presenceOut{From: ev.s.ToRaw, To: ev.s.FromRaw, Type: "unsubscribed"})
+		_ = u.send(presenceOut{From: u.g.replyFrom(ev.s), To: u.jid.String(), Type: "unsubscribed"})
 		return
 	}
 	if ev.legacy == "" {

@@ -141,12 +141,22 @@ func (g *Gateway) replyError(s *inbound, e stanza.Error) {
 	if !answersWithError(s) || s.FromRaw == "" {
 		return
 	}
-	g.reply(errorReply(s, e))
+	g.reply(errorReply(s, g.replyFrom(s), e))
 }
 
 // replyResult answers an iq request with an optional payload.
 func (g *Gateway) replyResult(s *inbound, payload any) {
-	g.reply(iqOut{From: s.ToRaw, To: s.FromRaw, ID: s.ID, Type: "result", Payload: payload})
+	g.reply(iqOut{From: g.replyFrom(s), To: s.FromRaw, ID: s.ID, Type: "result", Payload: payload})
+}
+
+// replyFrom is the address an answer to s comes from: the address s was sent
+// to when it is ours, else the component domain. ejabberd closes the whole
+// component stream on a stanza from outside its domain.
+func (g *Gateway) replyFrom(s *inbound) string {
+	if s.to.Domainpart() != "" && strings.EqualFold(s.to.Domainpart(), g.domain.Domainpart()) {
+		return s.to.String()
+	}
+	return g.domain.String()
 }
 
 // onConnect runs after every successful connection: users' loops re-announce

@@ -196,16 +196,16 @@ type presenceOut struct {
 	Payload any
 }
 
-// errorReply builds the error answer to s, from the address it was sent to.
-// The original payload is not echoed back.
-func errorReply(s *inbound, e stanza.Error) any {
+// errorReply builds the error answer to s, from the given address. The
+// original payload is not echoed back.
+func errorReply(s *inbound, from string, e stanza.Error) any {
 	switch s.XMLName.Local {
 	case "iq":
-		return iqOut{From: s.ToRaw, To: s.FromRaw, ID: s.ID, Type: "error", Payload: e}
+		return iqOut{From: from, To: s.FromRaw, ID: s.ID, Type: "error", Payload: e}
 	case "message":
-		return messageOut{From: s.ToRaw, To: s.FromRaw, ID: s.ID, Type: "error", Payload: e}
+		return messageOut{From: from, To: s.FromRaw, ID: s.ID, Type: "error", Payload: e}
 	default:
-		return presenceOut{From: s.ToRaw, To: s.FromRaw, ID: s.ID, Type: "error", Payload: e}
+		return presenceOut{From: from, To: s.FromRaw, ID: s.ID, Type: "error", Payload: e}
 	}
 }
 

@@ -11,18 +11,18 @@ import (
 func (u *user) subscribe(ev stanzaEvent) {
 	s := ev.s
 	if u.reg == nil {
-		_ = u.send(presenceOut{From: s.ToRaw, To: u.jid.String(), Type: "unsubscribed"})
+		_ = u.send(presenceOut{From: u.g.replyFrom(s), To: u.jid.String(), Type: "unsubscribed"})
 		return
 	}
 	if ev.legacy != "" {
 		c := registry.Contact{Address: ev.legacy, Name: ev.legacy, Subscribed: true}
 		if err := u.putContact(c); err != nil {
 			u.log.Error("cannot store a contact", "err", err)
-			_ = u.send(presenceOut{From: s.ToRaw, To: u.jid.String(), Type: "unsubscribed"})
+			_ = u.send(presenceOut{From: u.g.replyFrom(s), To: u.jid.String(), Type: "unsubscribed"})
 			return
 		}
 	}
-	_ = u.send(presenceOut{From: s.ToRaw, To: u.jid.String(), Type: "subscribed"})
+	_ = u.send(presenceOut{From: u.g.replyFrom(s), To: u.jid.String(), Type: "subscribed"})
 	if ev.legacy == "" {
 		if len(u.resources) > 0 {
 			u.sendStatus()
@@ -43,7 +43,7 @@ func (u *user) unsubscribe(ev stanzaEvent) {
 			u.log.Error("cannot remove a contact", "err", err)
 		}
 	}
-	_ = u.send(presenceOut{From: ev.s.ToRaw, To: u.jid.String(), Type: "unsubscribed"})
+	_ = u.send(presenceOut{From: u.g.replyFrom(ev.s), To: u.jid.String(), Type: "unsubscribed"})
 }
 
 func (u *user) putContact(c registry.Contact) error {

@@ -46,7 +46,7 @@ func usersCommand(ctx context.Context, cfg *config.Config, args []string, out io
 func openStore(cfg *config.Config, readOnly bool) (*registry.DB, error) {
 	db, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile, Timeout: time.Second, ReadOnly: readOnly})
 	if errors.Is(err, registry.ErrLocked) {
-		return nil, fmt.Errorf("%s is in use by a running gateway: stop it first (systemctl stop passerelle), or use its admin commands", cfg.Database.Path)
+		return nil, fmt.Errorf("%s is in use by a running gateway: stop it first (systemctl stop passerelle)", cfg.Database.Path)
 	}
 	return db, err
 }
