@@ -2,8 +2,11 @@ package gateway_test
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -135,17 +138,47 @@ func (e *env) client(name string) *xmpptest.Client {
 // (servers deliver subscription requests to available resources).
 func (e *env) register(c *xmpptest.Client, username, password string) {
 	e.t.Helper()
-	c.SendRaw(e.t, `<presence/>`)
-	res := c.IQ(e.t, wait, `<iq type='set' to='`+gwDomain+`' id='reg1'><query xmlns='jabber:iq:register'>`+
+	register(e.t, c, username, password)
+}
+
+func register(t testing.TB, c *xmpptest.Client, username, password string) {
+	t.Helper()
+	c.SendRaw(t, `<presence/>`)
+	res := c.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='reg1'><query xmlns='jabber:iq:register'>`+
 		submitForm(map[string]string{"username": username, "password": password})+`</query></iq>`)
 	if res.Type != "result" {
-		e.t.Fatalf("registration failed: %s", res)
+		t.Fatalf("registration failed: %s", res)
 	}
-	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, "subscribe"))
-	c.SendRaw(e.t, `<presence to='`+gwDomain+`' type='subscribed'/>`)
-	c.SendRaw(e.t, `<presence to='`+gwDomain+`' type='subscribe'/>`)
-	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, "subscribed"))
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "subscribe"))
+	c.SendRaw(t, `<presence to='`+gwDomain+`' type='subscribed'/>`)
+	c.SendRaw(t, `<presence to='`+gwDomain+`' type='subscribe'/>`)
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "subscribed"))
 }
+
+// failRecorder lets a helper goroutine use testing.TB: failures are kept
+// for the test goroutine to report, and FailNow stops only the helper.
+type failRecorder struct {
+	testing.TB
+	mu  sync.Mutex
+	err error
+}
+
+var errFailNow = errors.New("failRecorder: FailNow")
+
+func (f *failRecorder) Helper() {}
+
+func (f *failRecorder) Errorf(format string, args ...any) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.err = errors.Join(f.err, fmt.Errorf(format, args...))
+}
+
+func (f *failRecorder) Fatalf(format string, args ...any) {
+	f.Errorf(format, args...)
+	panic(errFailNow)
+}
+
+func (f *failRecorder) Fatal(args ...any) { f.Fatalf("%s", fmt.Sprint(args...)) }
 
 // online waits until the transport shows the user as logged in to the
 // legacy network; the subscription handshake made the server send it the

@@ -24,7 +24,23 @@ type registerQuery struct {
 	XMLName      xml.Name  `xml:"jabber:iq:register query"`
 	Instructions string    `xml:"instructions,omitempty"`
 	Registered   *struct{} `xml:"registered"`
-	Form         *form.Data
+	// Legacy are the XEP-0077 fields of the form's fields that have one,
+	// for clients without data forms.
+	Legacy []legacyField
+	Form   *form.Data
+}
+
+// legacyField is a plain XEP-0077 field such as <username/>.
+type legacyField struct {
+	XMLName xml.Name
+	Value   string `xml:",chardata"`
+}
+
+// xep0077Fields are the field names XEP-0077 defines as elements.
+var xep0077Fields = map[string]bool{
+	"username": true, "nick": true, "password": true, "name": true, "first": true,
+	"last": true, "email": true, "address": true, "city": true, "state": true,
+	"zip": true, "phone": true, "url": true, "date": true, "misc": true, "text": true, "key": true,
 }
 
 // registerSubmit is a submitted jabber:iq:register payload: a removal, a data
@@ -106,8 +122,14 @@ func (u *user) registrationForm() registerQuery {
 				value = v
 			}
 		}
-		if value != "" && f.Kind != transports.Secret {
+		if f.Kind == transports.Secret {
+			value = ""
+		}
+		if value != "" {
 			opts = append(opts, form.Value(value))
+		}
+		if xep0077Fields[f.Name] {
+			q.Legacy = append(q.Legacy, legacyField{XMLName: xml.Name{Space: nsRegister, Local: f.Name}, Value: value})
 		}
 		switch f.Kind {
 		case transports.Secret:

@@ -73,7 +73,7 @@ func TestRegistration(t *testing.T) {
 	if form.Type != "result" {
 		t.Fatalf("registration form: %s", form)
 	}
-	for _, want := range []string{`jabber:x:data`, `var="username"`, `type="text-private"`, `<required></required>`} {
+	for _, want := range []string{`jabber:x:data`, `var="username"`, `type="text-private"`, `<required></required>`, `<username></username>`, `<password></password>`} {
 		if !strings.Contains(form.Inner, want) {
 			t.Errorf("registration form lacks %s: %s", want, form.Inner)
 		}

@@ -16,10 +16,11 @@ type Session struct {
 	values transports.Values
 	events transports.Sink
 	state  transports.State
-	queue  chan transports.Event
+	wake   chan struct{} // signalled when queue grows
 
 	mu       sync.Mutex
 	presence transports.Presence
+	queue    []transports.Event // in order; never blocks the sender
 
 	stop     chan struct{}
 	stopped  chan struct{}
@@ -29,22 +30,35 @@ type Session struct {
 func (s *Session) deliver() {
 	defer close(s.stopped)
 	for {
-		select {
-		case ev := <-s.queue:
-			if err := s.events.Deliver(context.Background(), ev); err != nil {
+		s.mu.Lock()
+		var ev transports.Event
+		if len(s.queue) > 0 {
+			ev, s.queue = s.queue[0], s.queue[1:]
+		}
+		s.mu.Unlock()
+		if ev == nil {
+			select {
+			case <-s.wake:
+				continue
+			case <-s.stop:
 				return
 			}
-		case <-s.stop:
+		}
+		if err := s.events.Deliver(context.Background(), ev); err != nil {
 			return
 		}
 	}
 }
 
-// Inject makes the legacy network send ev to the user.
+// Inject makes the legacy network send ev to the user. It never blocks, and
+// events arrive in the order they were injected.
 func (s *Session) Inject(ev transports.Event) {
+	s.mu.Lock()
+	s.queue = append(s.queue, ev)
+	s.mu.Unlock()
 	select {
-	case s.queue <- ev:
-	case <-s.stop:
+	case s.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -76,12 +90,12 @@ func (s *Session) Send(ctx context.Context, m transports.Message) error {
 	}
 	s.net.record(m)
 	if strings.HasPrefix(m.To, "bounce@") {
-		go s.Inject(transports.SendFailure{To: m.To, ID: m.ID, Err: &transports.Error{Kind: transports.NotFound, Text: "bounced"}})
+		s.Inject(transports.SendFailure{To: m.To, ID: m.ID, Err: &transports.Error{Kind: transports.NotFound, Text: "bounced"}})
 		return nil
 	}
 	if s.values["echo"] == "true" {
 		reply := transports.Message{From: m.To, Type: transports.Chat, Body: "echo: " + m.Body, Subject: m.Subject, Thread: m.Thread}
-		go s.Inject(reply)
+		s.Inject(reply)
 	}
 	return nil
 }

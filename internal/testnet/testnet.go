@@ -148,19 +148,19 @@ func (n *Network) Login(ctx context.Context, req transports.LoginRequest) (trans
 		events:   req.Events,
 		state:    req.State,
 		presence: req.Presence,
-		queue:    make(chan transports.Event, 64),
+		wake:     make(chan struct{}, 1),
 		stop:     make(chan struct{}),
 		stopped:  make(chan struct{}),
 	}
 	n.sessions[req.User] = s
 	n.logins++
 	go s.deliver()
-	s.queue <- transports.Status{Connected: true}
+	s.Inject(transports.Status{Connected: true})
 	for _, c := range n.online[username] {
-		s.queue <- transports.Presence{From: c, Available: true, Status: "online on the test network"}
+		s.Inject(transports.Presence{From: c, Available: true, Status: "online on the test network"})
 	}
 	if g := req.Values["greeting"]; g != "" {
-		s.queue <- transports.Message{From: "", Type: transports.Chat, Body: g}
+		s.Inject(transports.Message{From: "", Type: transports.Chat, Body: g})
 	}
 	if n.loginDelay > 0 {
 		n.mu.Unlock()
