@@ -167,6 +167,10 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 	for {
 		tok, err := d.Token()
 		if err != nil {
+			var se *xml.SyntaxError
+			if errors.As(err, &se) && se.Msg == "unexpected EOF" {
+				return errors.New("the server closed the connection")
+			}
 			return err
 		}
 		switch t := tok.(type) {

@@ -337,3 +337,26 @@ func TestEventsDuringLogin(t *testing.T) {
 		t.Errorf("echo: %s", m)
 	}
 }
+
+// TestServerRestart restarts Prosody itself: the gateway retries with
+// backoff while the port is closed, reconnects, and the user, once back
+// online, is served again with the registration intact.
+func TestServerRestart(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.client("alice")
+	e.register(c, "alice-legacy", "legacy-pw")
+	e.online(c)
+
+	e.server.Restart(t)
+	e.waitConnected()
+	c = e.client("alice")
+	c.SendRaw(t, `<presence/>`)
+	e.online(c)
+	c.SendRaw(t, `<message to='`+friend+`' id='m1' type='chat'><body>after restart</body></message>`)
+	if m := c.Expect(t, wait, xmpptest.MessageFrom(friend)); m.Text("jabber:client", "body") != "echo: after restart" {
+		t.Errorf("after a server restart: %s", m)
+	}
+	if _, err := e.store.Registration(t.Context(), alice, gwDomain); err != nil {
+		t.Errorf("registration after a server restart: %v", err)
+	}
+}
