@@ -83,6 +83,7 @@ func (e *env) start(opts envOptions) {
 		ReconnectMax:  500 * time.Millisecond,
 		PingInterval:  time.Second,
 		LegacyTimeout: 2 * time.Second,
+		LoginRetry:    100 * time.Millisecond,
 	})
 	if err != nil {
 		t.Fatalf("gateway.New: %v", err)

@@ -48,6 +48,9 @@ type Config struct {
 	// LegacyTimeout bounds each call into a legacy session (sending a
 	// message, setting presence); 30s if zero.
 	LegacyTimeout time.Duration
+	// LoginRetry is the first wait before retrying a legacy login that
+	// failed for a passing reason (30s if zero); it doubles up to 10 minutes.
+	LoginRetry time.Duration
 	// Version is reported through XEP-0092.
 	Version string
 }
@@ -86,6 +89,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.LegacyTimeout <= 0 {
 		cfg.LegacyTimeout = 30 * time.Second
+	}
+	if cfg.LoginRetry <= 0 {
+		cfg.LoginRetry = 30 * time.Second
 	}
 	info := cfg.Transport.Info()
 	if cfg.Name == "" {

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"math/rand/v2"
 	"time"
 
 	"mellium.im/xmpp/stanza"
@@ -70,7 +71,7 @@ func (u *user) resourcePresence(s *inbound) {
 		if err := u.sess.SetPresence(ctx, u.best); err != nil {
 			u.log.Warn("cannot set legacy presence", "err", err)
 		}
-	case !u.loggingIn && time.Since(u.lastFailure) > loginRetryWait:
+	case !u.loggingIn && u.retry == nil && !u.refused:
 		u.login()
 	}
 }
@@ -146,11 +147,11 @@ func (u *user) loginFinished(ev loginDone) {
 	switch {
 	case ev.err != nil:
 		ev.sink.close()
-		u.lastFailure = time.Now()
 		u.log.Warn("legacy login failed", "err", ev.err)
 		u.status = transports.Status{Connected: false, Message: "Login failed: " + userText(ev.err)}
 		u.failPending(transportError(ev.err))
 		u.sendStatus()
+		u.scheduleRetry(ev.err)
 		return
 	case len(u.resources) == 0 || u.reg == nil:
 		// The user left (or unregistered) while we were logging in.
@@ -159,6 +160,7 @@ func (u *user) loginFinished(ev loginDone) {
 		return
 	}
 	u.log.Info("logged in to the legacy network")
+	u.retryDelay = 0
 	u.sess, u.sink = ev.sess, ev.sink
 	u.status = transports.Status{Connected: true}
 	u.sendStatus()
@@ -169,9 +171,38 @@ func (u *user) loginFinished(ev loginDone) {
 	}
 }
 
+// scheduleRetry retries a login that failed for a passing reason, with a
+// doubling, jittered wait. Refused credentials wait for the user instead:
+// new settings or a new presence try again.
+func (u *user) scheduleRetry(err error) {
+	switch transports.KindOf(err) {
+	case transports.NotAuthorized, transports.Forbidden, transports.BadRequest, transports.Unsupported:
+		u.refused = true
+		return
+	}
+	u.retryDelay = min(max(2*u.retryDelay, u.g.cfg.LoginRetry), maxLoginRetry)
+	wait := u.retryDelay/2 + rand.N(u.retryDelay/2+1)
+	u.log.Info("retrying the legacy login later", "in", wait.Round(time.Millisecond))
+	u.retry = time.AfterFunc(wait, func() {
+		select {
+		case u.events <- retryLogin{}:
+		case <-u.done:
+		}
+	})
+}
+
+func (u *user) cancelRetry() {
+	if u.retry != nil {
+		u.retry.Stop()
+		u.retry = nil
+	}
+}
+
 // logout closes the legacy session and tells the user's remaining resources
 // that the transport and its contacts are gone.
 func (u *user) logout(reason string) {
+	u.cancelRetry()
+	u.refused = false
 	u.failPending(stanzaErr(stanza.Wait, stanza.RecipientUnavailable, "You went offline before the legacy login finished."))
 	if u.sess == nil {
 		return

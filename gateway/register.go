@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"time"
 
 	"mellium.im/xmpp/form"
 	"mellium.im/xmpp/stanza"
@@ -293,7 +292,8 @@ func (u *user) registerFinished(ev registerDone) {
 	if u.sess != nil {
 		u.logout("Reconnecting with the new settings.")
 	}
-	u.lastFailure = time.Time{}
+	u.cancelRetry()
+	u.retryDelay, u.refused = 0, false
 	u.login()
 }
 

@@ -238,6 +238,33 @@ func TestLoginFailure(t *testing.T) {
 	if m := c.Expect(t, wait, xmpptest.MessageFrom(friend)); m.ErrorCondition() != "recipient-unavailable" {
 		t.Errorf("message while not logged in: %s", m)
 	}
+	// A passing failure is retried by itself once the network is back.
+	e.net.FailLogins(nil)
+	e.online(c)
+}
+
+// TestRefusedLoginIsNotRetried: credentials the network refuses are not
+// tried again and again (that gets accounts locked); new settings are.
+func TestRefusedLoginIsNotRetried(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.client("alice")
+	e.net.FailLogins(&transports.Error{Kind: transports.NotAuthorized, Text: "password changed"})
+	e.register(c, "alice-legacy", "legacy-pw")
+	if p := c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "")); p.Text("jabber:client", "show") != "xa" {
+		t.Fatalf("after a refused login: %s", p)
+	}
+	e.net.FailLogins(nil)
+	c.SendRaw(t, `<presence><show>away</show></presence>`)
+	time.Sleep(500 * time.Millisecond)
+	if n := e.net.Logins(); n != 0 {
+		t.Fatalf("%d logins with refused credentials", n)
+	}
+	res := c.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='r2'><query xmlns='jabber:iq:register'>`+
+		submitForm(map[string]string{"username": "alice-legacy", "password": "legacy-pw"})+`</query></iq>`)
+	if res.Type != "result" {
+		t.Fatalf("re-registration: %s", res)
+	}
+	e.online(c)
 }
 
 // TestOneUserCannotHurtOthers: a legacy server that hangs for one user, and a

@@ -15,11 +15,11 @@ import (
 )
 
 const (
-	queueSize      = 256
-	loginTimeout   = 2 * time.Minute
-	closeTimeout   = 10 * time.Second
-	maxPending     = 100
-	loginRetryWait = 30 * time.Second
+	queueSize     = 256
+	loginTimeout  = 2 * time.Minute
+	closeTimeout  = 10 * time.Second
+	maxPending    = 100
+	maxLoginRetry = 10 * time.Minute
 )
 
 var errSessionClosed = errors.New("gateway: legacy session closed")
@@ -58,6 +58,9 @@ type registerDone struct {
 // reconnected tells the loop that the component connection came back.
 type reconnected struct{}
 
+// retryLogin is the timer that retries a failed legacy login.
+type retryLogin struct{}
+
 // user is one XMPP user's state on one transport. Only the goroutine running
 // run touches the fields below the channels.
 type user struct {
@@ -79,7 +82,9 @@ type user struct {
 	loginSink   *sink // the sink of the login in flight, whose events count already
 	relogin     bool  // the login in flight used settings that have changed since
 	loggingIn   bool
-	lastFailure time.Time
+	retry       *time.Timer   // pending login retry, if any
+	retryDelay  time.Duration // the last retry wait, doubled on each failure
+	refused     bool          // the network refused the credentials: no retry until they change or the user comes back
 	status      transports.Status
 	pending     []stanzaEvent // messages waiting for the login to finish
 	inFlight    int           // asynchronous operations whose result is due
@@ -181,6 +186,11 @@ func (u *user) handleSafely(ev event) {
 		u.registerFinished(ev)
 	case reconnected:
 		u.announce()
+	case retryLogin:
+		u.retry = nil
+		if u.reg != nil && len(u.resources) > 0 && u.sess == nil && !u.loggingIn {
+			u.login()
+		}
 	}
 }
 
