@@ -193,6 +193,16 @@ func (e *env) online(c *xmpptest.Client) {
 	})
 }
 
+// aliceOnline logs alice in, registers her with the gateway and waits until
+// she is logged in to the legacy network.
+func (e *env) aliceOnline() *xmpptest.Client {
+	e.t.Helper()
+	c := e.client("alice")
+	e.register(c, "alice-legacy", "legacy-pw")
+	e.online(c)
+	return c
+}
+
 func submitForm(values map[string]string) string {
 	var b strings.Builder
 	b.WriteString(`<x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>jabber:iq:register</value></field>`)

@@ -93,13 +93,7 @@ func bestPresence(res map[string]presenceBody) transports.Presence {
 // login starts logging the user in to the legacy network; loginFinished
 // gets the outcome.
 func (u *user) login() {
-	values := make(transports.Values, len(u.reg.Fields)+len(u.reg.Secrets))
-	for k, v := range u.reg.Fields {
-		values[k] = v
-	}
-	for k, v := range u.reg.Secrets {
-		values[k] = v
-	}
+	values := registrationValues(u.reg)
 	sk := newSink(u)
 	req := transports.LoginRequest{
 		User:     u.jid.String(),

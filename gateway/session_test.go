@@ -27,9 +27,7 @@ const (
 // status change carries over, the last resource leaving logs them out.
 func TestPresenceLifecycle(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	c := e.client("alice")
-	e.register(c, "alice-legacy", "legacy-pw")
-	e.online(c)
+	c := e.aliceOnline()
 	c.Expect(t, wait, xmpptest.PresenceFrom(friend, ""))
 
 	c.SendRaw(t, `<presence><show>away</show><status>lunch</status></presence>`)
@@ -69,9 +67,7 @@ func TestPresenceLifecycle(t *testing.T) {
 
 func TestMessages(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	c := e.client("alice")
-	e.register(c, "alice-legacy", "legacy-pw")
-	e.online(c)
+	c := e.aliceOnline()
 
 	c.SendRaw(t, `<message to='`+friend+`' id='m1' type='chat'><body>hello</body><subject>s</subject><thread>t1</thread></message>`)
 	m := c.Expect(t, wait, xmpptest.MessageFrom(friend))
@@ -140,9 +136,7 @@ func TestStanzaErrors(t *testing.T) {
 
 func TestUnregister(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	c := e.client("alice")
-	e.register(c, "alice-legacy", "legacy-pw")
-	e.online(c)
+	c := e.aliceOnline()
 	c.SendRaw(t, `<presence to='`+friend+`' type='subscribe'/>`)
 	c.Expect(t, wait, xmpptest.PresenceFrom(friend, "subscribed"))
 	eventually(t, "the contact is stored", func() bool {
@@ -168,9 +162,7 @@ func TestUnregister(t *testing.T) {
 // gateway reconnects, the legacy session survives, presences come back.
 func TestComponentReconnect(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	c := e.client("alice")
-	e.register(c, "alice-legacy", "legacy-pw")
-	e.online(c)
+	c := e.aliceOnline()
 	c.Expect(t, wait, xmpptest.PresenceFrom(friend, ""))
 
 	e.proxy.Cut()
@@ -206,9 +198,7 @@ func TestDeadConnectionDetected(t *testing.T) {
 // same database: it probes registered users and logs in those online.
 func TestRestartLogsOnlineUsersIn(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	c := e.client("alice")
-	e.register(c, "alice-legacy", "legacy-pw")
-	e.online(c)
+	c := e.aliceOnline()
 
 	e.stop()
 	c.Expect(t, wait, xmpptest.PresenceFrom(friend, "unavailable"))
@@ -370,13 +360,11 @@ func TestEventsDuringLogin(t *testing.T) {
 // online, is served again with the registration intact.
 func TestServerRestart(t *testing.T) {
 	e := newEnv(t, envOptions{})
-	c := e.client("alice")
-	e.register(c, "alice-legacy", "legacy-pw")
-	e.online(c)
+	e.aliceOnline()
 
 	e.server.Restart(t)
 	e.waitConnected()
-	c = e.client("alice")
+	c := e.client("alice")
 	c.SendRaw(t, `<presence/>`)
 	e.online(c)
 	c.SendRaw(t, `<message to='`+friend+`' id='m1' type='chat'><body>after restart</body></message>`)
