@@ -41,7 +41,8 @@ type connection struct {
 	netConn net.Conn      // guarded by mu
 	ready   chan struct{} // closed while connected; guarded by mu
 
-	pings   sync.Map // ping id → chan struct{}
+	writeMu sync.Mutex // one stanza at a time, each with its own deadline
+	pings   sync.Map   // ping id → chan struct{}
 	nextID  atomic.Uint64
 	closing atomic.Bool // shutting down: no waiting for a reconnection
 }
@@ -214,14 +215,13 @@ func (c *connection) send(ctx context.Context, v any) error {
 				return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 			}
 		}
-		wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-		err := sess.Encode(wctx, v)
-		cancel()
+		err := c.write(sess, conn, v)
 		if err == nil {
 			return nil
 		}
 		// A failed write leaves the stream unusable: drop it and let run
 		// reconnect. The stanza is tried again on the new connection.
+		c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
 		conn.Close()
 		if ctx.Err() != nil {
 			return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
@@ -232,6 +232,24 @@ func (c *connection) send(ctx context.Context, v any) error {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
+}
+
+// write encodes one stanza with a write deadline of our own. mellium ties a
+// write to a context by a goroutine that, once the context ends, sets a
+// deadline in the past; if that context ends just as the write returns, the
+// deadline can land on the next writer's stanza and break the stream. So it
+// gets a context that never ends, and writes are serialised here.
+func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) error {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		return err
+	}
+	err := sess.Encode(context.Background(), v)
+	if derr := conn.SetWriteDeadline(time.Time{}); err == nil {
+		err = derr
+	}
+	return err
 }
 
 // keepAlive pings the component's own domain through the server and drops

@@ -3,6 +3,8 @@ package gateway
 import (
 	"encoding/xml"
 	"errors"
+	"io"
+	"log/slog"
 	"strings"
 	"testing"
 
@@ -176,4 +178,8 @@ func TestReplyFromStaysInDomain(t *testing.T) {
 			t.Errorf("reply to a stanza for %q comes from %q, want %q", tc.to, got, tc.want)
 		}
 	}
+}
+
+func newTestLogger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewTextHandler(w, nil))
 }

@@ -25,6 +25,7 @@ type Client struct {
 	conn net.Conn
 	jid  jid.JID
 
+	writeMu sync.Mutex
 	mu      sync.Mutex
 	buf     []*Stanza
 	arrived chan struct{} // signalled on every new stanza
@@ -136,9 +137,15 @@ func (c *Client) send(raw string) error {
 	r := xmlstream.RemoveAttr(func(_ xml.StartElement, a xml.Attr) bool {
 		return a.Name.Space == "xmlns" || (a.Name.Space == "" && a.Name.Local == "xmlns")
 	})(xml.NewDecoder(strings.NewReader(raw)))
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	return c.sess.Send(ctx, r)
+	// A deadline of our own, not a context: mellium's per-write context
+	// goroutine can set a past deadline on the next writer's stanza.
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	if err := c.conn.SetWriteDeadline(time.Now().Add(5 * time.Second)); err != nil {
+		return err
+	}
+	defer c.conn.SetWriteDeadline(time.Time{})
+	return c.sess.Send(context.Background(), r)
 }
 
 // SendRaw sends one stanza written as raw XML; it is sent in the stream's

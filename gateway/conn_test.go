@@ -1,0 +1,67 @@
+package gateway
+
+import (
+	"context"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"passerelle.dev/passerelle/internal/testnet"
+	"passerelle.dev/passerelle/internal/testserver"
+	"passerelle.dev/passerelle/registry"
+)
+
+// TestConcurrentWritesKeepTheStream has many goroutines write to a real
+// Prosody at once: the component stream must never break under them.
+func TestConcurrentWritesKeepTheStream(t *testing.T) {
+	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+		Domain:     "example.test",
+		Components: []testserver.Component{{Domain: "gw.example.test", Secret: "s"}},
+	})
+	store, err := registry.Open(filepath.Join(t.TempDir(), "p.db"), registry.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	var logs testserver.SyncBuffer
+	g, err := New(Config{Domain: "gw.example.test", Secret: "s", Server: p.ComponentAddr,
+		Transport: testnet.New(), Store: store, Logger: newTestLogger(&logs)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- g.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(10 * time.Second); !g.Connected(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("not connected")
+		}
+	}
+
+	const writers, each = 16, 150
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				sctx, scancel := context.WithTimeout(context.Background(), 10*time.Second)
+				// Presence to an offline user: routed, then dropped.
+				err := g.conn.send(sctx, presenceOut{From: "gw.example.test", To: fmt.Sprintf("nobody%d@example.test", w), ID: fmt.Sprint(i), Type: "unavailable"})
+				scancel()
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	if out := logs.String(); strings.Contains(out, "disconnected") || strings.Contains(out, "failed") {
+		t.Errorf("the stream broke under concurrent writes:\n%s", out)
+	}
+}
