@@ -8,32 +8,30 @@ import (
 	"passerelle.dev/passerelle/transports"
 )
 
-// transportError maps a transport error to the stanza error users see. It is
-// the one place where legacy failures get an XMPP meaning.
+// errorConditions gives each kind of transport error its XMPP meaning; it is
+// the one place where legacy failures are translated.
+var errorConditions = map[transports.ErrorKind]struct {
+	typ  stanza.ErrorType
+	cond stanza.Condition
+}{
+	transports.BadRequest:    {stanza.Modify, stanza.BadRequest},
+	transports.BadAddress:    {stanza.Modify, stanza.JIDMalformed},
+	transports.NotAuthorized: {stanza.Auth, stanza.NotAuthorized},
+	transports.Forbidden:     {stanza.Auth, stanza.Forbidden},
+	transports.Unreachable:   {stanza.Wait, stanza.RemoteServerTimeout},
+	transports.NotFound:      {stanza.Cancel, stanza.ItemNotFound},
+	transports.RateLimited:   {stanza.Wait, stanza.PolicyViolation},
+	transports.NotConnected:  {stanza.Wait, stanza.RecipientUnavailable},
+	transports.Unsupported:   {stanza.Cancel, stanza.FeatureNotImplemented},
+}
+
+// transportError maps a transport error to the stanza error users see.
+// Anything without a kind is internal, and its details stay in the log.
 func transportError(err error) stanza.Error {
-	text := userText(err)
-	switch transports.KindOf(err) {
-	case transports.BadRequest:
-		return stanzaErr(stanza.Modify, stanza.BadRequest, text)
-	case transports.BadAddress:
-		return stanzaErr(stanza.Modify, stanza.JIDMalformed, text)
-	case transports.NotAuthorized:
-		return stanzaErr(stanza.Auth, stanza.NotAuthorized, text)
-	case transports.Forbidden:
-		return stanzaErr(stanza.Auth, stanza.Forbidden, text)
-	case transports.Unreachable:
-		return stanzaErr(stanza.Wait, stanza.RemoteServerTimeout, text)
-	case transports.NotFound:
-		return stanzaErr(stanza.Cancel, stanza.ItemNotFound, text)
-	case transports.RateLimited:
-		return stanzaErr(stanza.Wait, stanza.PolicyViolation, text)
-	case transports.NotConnected:
-		return stanzaErr(stanza.Wait, stanza.RecipientUnavailable, text)
-	case transports.Unsupported:
-		return stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, text)
-	default:
-		return stanzaErr(stanza.Wait, stanza.InternalServerError, "Internal gateway error; the administrator can find details in the log.")
+	if c, ok := errorConditions[transports.KindOf(err)]; ok {
+		return stanzaErr(c.typ, c.cond, userText(err))
 	}
+	return stanzaErr(stanza.Wait, stanza.InternalServerError, "Internal gateway error; the administrator can find details in the log.")
 }
 
 // userText is the part of err that may be shown to the user: the text of a
