@@ -23,6 +23,10 @@ var errorConditions = map[transports.ErrorKind]struct {
 	transports.RateLimited:   {stanza.Wait, stanza.PolicyViolation},
 	transports.NotConnected:  {stanza.Wait, stanza.RecipientUnavailable},
 	transports.Unsupported:   {stanza.Cancel, stanza.FeatureNotImplemented},
+	transports.Conflict:      {stanza.Cancel, stanza.Conflict},
+	transports.Unavailable:   {stanza.Wait, stanza.ServiceUnavailable},
+
+	transports.RegistrationRequired: {stanza.Auth, stanza.RegistrationRequired},
 }
 
 // transportError maps a transport error to the stanza error users see.

@@ -120,11 +120,25 @@ func (u *user) handleLegacy(le legacyEvent) {
 		u.sendStatus()
 	case transports.SendFailure:
 		err = u.bounce(ev)
+	case transports.RoomJoined:
+		u.roomJoined(ev)
+	case transports.OccupantChanged:
+		u.occupantChanged(ev)
+	case transports.RoomSubject:
+		u.roomSubject(ev)
+	case transports.RoomLeft:
+		u.roomLeft(ev)
+	case transports.Done:
+		u.finishRequest(ev)
 	}
 	le.done <- err
 }
 
 func (u *user) deliverMessage(m transports.Message) error {
+	if m.Type == transports.Groupchat {
+		u.roomMessage(m)
+		return nil
+	}
 	from, err := u.g.contactJID(m.From)
 	if err != nil {
 		return err

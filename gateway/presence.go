@@ -51,7 +51,7 @@ func (u *user) resourcePresence(s *inbound) {
 			return
 		}
 		delete(u.resources, res)
-		if len(u.resources) == 0 {
+		if !u.wantSession() {
 			u.logout("")
 			return
 		}
@@ -61,6 +61,9 @@ func (u *user) resourcePresence(s *inbound) {
 			return
 		}
 		u.resources[res] = p
+		if u.reg != nil {
+			u.rejoinSaved(res)
+		}
 	}
 	u.best = bestPresence(u.resources)
 	switch {
@@ -133,7 +136,7 @@ func (u *user) loginFinished(ev loginDone) {
 		if ev.err == nil {
 			u.closeSession(ev.sess)
 		}
-		if len(u.resources) > 0 && u.reg != nil {
+		if u.wantSession() && u.reg != nil {
 			u.login()
 		}
 		return
@@ -144,10 +147,11 @@ func (u *user) loginFinished(ev loginDone) {
 		u.log.Warn("legacy login failed", "err", ev.err)
 		u.status = transports.Status{Connected: false, Message: "Login failed: " + userText(ev.err)}
 		u.failPending(transportError(ev.err))
+		u.failWaitingRooms(ev.err)
 		u.sendStatus()
 		u.scheduleRetry(ev.err)
 		return
-	case len(u.resources) == 0 || u.reg == nil:
+	case !u.wantSession() || u.reg == nil:
 		// The user left (or unregistered) while we were logging in.
 		ev.sink.close()
 		u.closeSession(ev.sess)
@@ -163,6 +167,7 @@ func (u *user) loginFinished(ev loginDone) {
 	for _, p := range pending {
 		u.handleMessage(p)
 	}
+	u.joinWaitingRooms()
 }
 
 // scheduleRetry retries a login that failed for a passing reason, with a
@@ -205,6 +210,20 @@ func (u *user) logout(reason string) {
 	u.closeSession(u.sess)
 	u.sess, u.sink = nil, nil
 	u.log.Info("logged out of the legacy network")
+	for id, s := range u.requests {
+		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.RecipientUnavailable, "The legacy session ended."))
+		delete(u.requests, id)
+	}
+	for _, r := range u.sortedRooms() {
+		// Still wanted: joined again by the next login (a restarted gateway
+		// rejoins the saved ones).
+		r.joined = false
+		if reason != "" {
+			for res := range r.resources {
+				_ = u.send(messageOut{From: r.jid, To: res, ID: u.g.newID(), Type: "groupchat", Body: reason})
+			}
+		}
+	}
 	for addr, p := range u.contacts {
 		if p.Available {
 			u.sendContactPresence(addr, transports.Presence{From: addr}, reason)

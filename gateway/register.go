@@ -280,7 +280,7 @@ func (u *user) registerFinished(ev registerDone) {
 		// be answered "unsubscribed" and cancel the pending request.)
 		_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "subscribe"})
 	}
-	if len(u.resources) == 0 {
+	if !u.wantSession() {
 		return
 	}
 	// Log in again with the new credentials; a login in flight used the old
@@ -315,6 +315,8 @@ func (u *user) unregister(s *inbound) {
 		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.InternalServerError, "The registration could not be removed."))
 		return
 	}
+	u.saved = nil // deleted with the registration
+	u.dropRooms("You unregistered from " + u.g.domain.String() + ".")
 	u.logout("Unregistered.")
 	u.reg = nil
 	clear(u.resources)

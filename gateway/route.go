@@ -13,6 +13,7 @@ import (
 
 	"passerelle.dev/passerelle/address"
 	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports"
 )
 
 // route sends one incoming stanza where it belongs. It runs on the
@@ -52,7 +53,13 @@ func (g *Gateway) route(s *inbound) {
 	if s.to.Localpart() == "" && s.isRequest() && g.serveGatewayIQ(s) {
 		return
 	}
-	g.dispatch(s.from.Bare(), stanzaEvent{s: s, legacy: legacy})
+	g.dispatch(s.from.Bare(), stanzaEvent{s: s, legacy: legacy, room: legacy != "" && g.isRoom(legacy)})
+}
+
+// isRoom reports whether a canonical legacy address is a group chat.
+func (g *Gateway) isRoom(legacy string) bool {
+	rt, ok := g.cfg.Transport.(transports.RoomTransport)
+	return ok && rt.IsRoom(legacy)
 }
 
 // legacyAddress decodes a JID localpart into the transport's canonical legacy

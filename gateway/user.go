@@ -28,10 +28,12 @@ var errSessionClosed = errors.New("gateway: legacy session closed")
 type event interface{}
 
 // stanzaEvent is a stanza from the user; legacy is the decoded legacy address
-// it was sent to ("" for the transport domain).
+// it was sent to ("" for the transport domain), room tells whether that
+// address is a group chat.
 type stanzaEvent struct {
 	s      *inbound
 	legacy string
+	room   bool
 }
 
 // legacyEvent is an event from the user's legacy session.
@@ -92,6 +94,12 @@ type user struct {
 
 	contacts map[string]transports.Presence // last presence of each legacy contact
 	senders  recentSenders                  // which resource sent recent messages
+
+	rooms       map[string]*room     // group chats joined or being joined, by address
+	saved       map[string]savedRoom // rooms to rejoin, as stored
+	seen        map[string]bool      // resources seen available since the loop started
+	requests    map[string]*inbound  // stanzas waiting for a transports.Done, by id
+	nextRequest uint64
 }
 
 func newUser(g *Gateway, bare jid.JID) *user {
@@ -107,6 +115,9 @@ func newUser(g *Gateway, bare jid.JID) *user {
 		cancel:    cancel,
 		resources: make(map[string]presenceBody),
 		contacts:  make(map[string]transports.Presence),
+		rooms:     make(map[string]*room),
+		seen:      make(map[string]bool),
+		requests:  make(map[string]*inbound),
 	}
 }
 
@@ -125,6 +136,7 @@ func (u *user) run() {
 	defer u.g.wg.Done()
 	defer u.cancel()
 	u.loadRegistration()
+	u.loadRooms()
 	for {
 		select {
 		case ev := <-u.events:
@@ -156,7 +168,13 @@ func (u *user) exit(force bool) bool {
 }
 
 func (u *user) idle() bool {
-	return len(u.resources) == 0 && u.sess == nil && !u.loggingIn && u.inFlight == 0
+	return !u.wantSession() && u.sess == nil && !u.loggingIn && u.inFlight == 0
+}
+
+// wantSession reports whether the user needs a legacy session: a resource
+// is online or in a room.
+func (u *user) wantSession() bool {
+	return len(u.resources) > 0 || len(u.rooms) > 0
 }
 
 // handleSafely handles one event; a panic is logged and costs this event
@@ -188,13 +206,24 @@ func (u *user) handleSafely(ev event) {
 		u.announce()
 	case retryLogin:
 		u.retry = nil
-		if u.reg != nil && len(u.resources) > 0 && u.sess == nil && !u.loggingIn {
+		if u.reg != nil && u.wantSession() && u.sess == nil && !u.loggingIn {
 			u.login()
 		}
 	}
 }
 
 func (u *user) handleStanza(ev stanzaEvent) {
+	if ev.room {
+		switch ev.s.XMLName.Local {
+		case "presence":
+			u.handleRoomPresence(ev)
+		case "message":
+			u.handleRoomMessage(ev)
+		case "iq":
+			u.handleRoomIQ(ev)
+		}
+		return
+	}
 	switch ev.s.XMLName.Local {
 	case "presence":
 		u.handlePresence(ev)

@@ -4,7 +4,7 @@
 # and the Go linters.
 set -euo pipefail
 
-packages=(prosody)
+packages=(prosody ngircd)
 staticcheck_version=v0.8.2
 
 sudo=""

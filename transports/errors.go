@@ -31,6 +31,14 @@ const (
 	NotConnected
 	// Unsupported means the transport cannot do this.
 	Unsupported
+	// Conflict means a name (a nickname) is already taken.
+	Conflict
+	// RegistrationRequired means the user must be invited or registered
+	// with the legacy service (an invite-only room).
+	RegistrationRequired
+	// Unavailable means the legacy service cannot take the user now (a
+	// full room).
+	Unavailable
 )
 
 // Error is an error with a meaning the gateway can report to XMPP users.

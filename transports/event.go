@@ -1,7 +1,7 @@
 package transports
 
 // Event is something a legacy session reports to the user: one of Message,
-// Presence, Status or SendFailure.
+// Presence, Status, SendFailure, or the room events of room.go.
 type Event interface{ event() }
 
 // MessageType is the kind of a chat message.
@@ -12,14 +12,22 @@ const (
 	Chat     MessageType = "chat"
 	Normal   MessageType = "normal"
 	Headline MessageType = "headline"
+	// Groupchat is a message to or from a room (see Rooms).
+	Groupchat MessageType = "groupchat"
 )
 
 // Message is a message between the user and a legacy address. Outgoing, To is
 // the legacy address; incoming, From is. An empty From means the transport
 // itself (the component domain) speaks.
+//
+// In a room (Type Groupchat, From or To the room), Nick is the sender's
+// nickname; an incoming one without Nick is a note from the room itself. A
+// Chat message to a room with Nick set is a private message to that
+// occupant.
 type Message struct {
 	From    string
 	To      string
+	Nick    string
 	ID      string
 	Type    MessageType
 	Body    string
