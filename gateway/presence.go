@@ -102,6 +102,7 @@ func (u *user) login() {
 		User:     u.jid.String(),
 		Values:   values,
 		Presence: u.best,
+		Contacts: u.rosterContacts(),
 		State:    stateStore{store: u.g.cfg.Store, user: u.jid.String(), transport: u.g.domain.String()},
 		Events:   sk,
 		Logger:   u.log,

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports"
 )
 
 // subscribe answers the user's request to see the presence of the transport
@@ -23,6 +24,9 @@ func (u *user) subscribe(ev stanzaEvent) {
 		}
 	}
 	_ = u.send(presenceOut{From: u.g.replyFrom(s), To: u.jid.String(), Type: "subscribed"})
+	if ev.legacy != "" {
+		u.watch(ev.legacy, true)
+	}
 	if ev.legacy == "" {
 		if len(u.resources) > 0 {
 			u.sendStatus()
@@ -39,6 +43,7 @@ func (u *user) unsubscribe(ev stanzaEvent) {
 	if u.reg != nil && ev.legacy != "" {
 		ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 		defer cancel()
+		u.watch(ev.legacy, false)
 		if err := u.g.cfg.Store.DeleteContact(ctx, u.jid.String(), u.g.domain.String(), ev.legacy); err != nil {
 			u.log.Error("cannot remove a contact", "err", err)
 		}
@@ -50,6 +55,38 @@ func (u *user) putContact(c registry.Contact) error {
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
 	return u.g.cfg.Store.PutContact(ctx, u.jid.String(), u.g.domain.String(), c)
+}
+
+// watch tells a session that follows contacts' presence about a contact
+// added to or removed from the roster.
+func (u *user) watch(addr string, on bool) {
+	w, ok := u.sess.(transports.ContactWatcher)
+	if !ok || u.sess == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(u.ctx, u.g.cfg.LegacyTimeout)
+	defer cancel()
+	if err := w.Watch(ctx, addr, on); err != nil {
+		u.log.Warn("cannot follow a contact's presence", "contact", addr, "err", err)
+	}
+}
+
+// rosterContacts lists the legacy addresses in the user's roster.
+func (u *user) rosterContacts() []string {
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	cs, err := u.g.cfg.Store.Contacts(ctx, u.jid.String(), u.g.domain.String())
+	if err != nil {
+		u.log.Warn("cannot list the user's contacts", "err", err)
+		return nil
+	}
+	addrs := make([]string, 0, len(cs))
+	for _, c := range cs {
+		if c.Subscribed && !u.g.isRoom(c.Address) {
+			addrs = append(addrs, c.Address)
+		}
+	}
+	return addrs
 }
 
 // stateStore is a registration's transports.State in the registry. Its

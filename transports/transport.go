@@ -44,6 +44,13 @@ type Session interface {
 	Close(ctx context.Context) error
 }
 
+// ContactWatcher is implemented by sessions that report the presence of
+// the contacts in the user's roster: they start with LoginRequest.Contacts
+// and the gateway tells them of each contact added or removed.
+type ContactWatcher interface {
+	Watch(ctx context.Context, addr string, on bool) error
+}
+
 // RegisterRequest is a submitted registration form.
 type RegisterRequest struct {
 	// User is the bare JID of the XMPP user.
@@ -62,6 +69,9 @@ type LoginRequest struct {
 	Values Values
 	// Presence is the user's presence at login.
 	Presence Presence
+	// Contacts are the legacy addresses in the user's roster, whose
+	// presence the user follows (see ContactWatcher).
+	Contacts []string
 	// State is storage that survives restarts, private to this registration.
 	State State
 	// Events receives everything the legacy network sends to the user.

@@ -1,0 +1,242 @@
+package irc_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"passerelle.dev/passerelle/gateway"
+	"passerelle.dev/passerelle/internal/irctest"
+	"passerelle.dev/passerelle/internal/testserver"
+	"passerelle.dev/passerelle/internal/xmpptest"
+	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports/irc"
+)
+
+const (
+	serverDomain = "example.test"
+	gwDomain     = "irc.example.test"
+	gwSecret     = "irc-secret"
+	network      = "irc.test"
+	wait         = 10 * time.Second
+)
+
+// env is a real Prosody, a real ngircd, and a gateway with the IRC
+// transport between them.
+type env struct {
+	t      *testing.T
+	xmpp   *testserver.Prosody
+	irc    *testserver.Ngircd
+	dbPath string
+	stop   func()
+	logs   *testserver.SyncBuffer
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	e := &env{t: t, logs: &testserver.SyncBuffer{}}
+	e.irc = testserver.StartNgircd(t, testserver.NgircdConfig{ServerName: network})
+	e.xmpp = testserver.StartProsody(t, testserver.ProsodyConfig{
+		Domain:     serverDomain,
+		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
+		Users: []testserver.User{
+			{Name: "alice", Password: "alice-pw"},
+			{Name: "carol", Password: "carol-pw"},
+		},
+	})
+	e.dbPath = filepath.Join(t.TempDir(), "passerelle.db")
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s", tailString(e.logs.String(), 6000))
+		}
+	})
+	e.start()
+	return e
+}
+
+func tailString(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// start runs a gateway until stopGateway or the end of the test.
+func (e *env) start() {
+	t := e.t
+	t.Helper()
+	store, err := registry.Open(e.dbPath, registry.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open registry: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	off := false
+	tr, err := irc.New(irc.Config{
+		Networks: map[string]irc.NetworkConfig{
+			network: {Host: "127.0.0.1", Port: e.irc.Port(), TLS: &off},
+		},
+		LinesPerSecond:   50,
+		Burst:            50,
+		ReconnectMin:     irc.Duration{Duration: 200 * time.Millisecond},
+		ReconnectMax:     irc.Duration{Duration: time.Second},
+		PresenceInterval: irc.Duration{Duration: 300 * time.Millisecond},
+	}, log)
+	if err != nil {
+		t.Fatalf("irc.New: %v", err)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Domain:        gwDomain,
+		Secret:        gwSecret,
+		Server:        e.xmpp.ComponentAddr,
+		Transport:     tr,
+		Store:         store,
+		Allowed:       func(d string) bool { return d == serverDomain },
+		Logger:        log,
+		ReconnectMin:  50 * time.Millisecond,
+		ReconnectMax:  500 * time.Millisecond,
+		PingInterval:  time.Second,
+		LegacyTimeout: 2 * time.Second,
+		LoginRetry:    100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	stopped := false
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gateway.Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("gateway did not stop within 30s")
+		}
+		if err := store.Close(); err != nil {
+			t.Errorf("close registry: %v", err)
+		}
+	}
+	t.Cleanup(e.stop)
+	deadline := time.Now().Add(wait)
+	for !gw.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not connect to Prosody\n%s", e.xmpp.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// client logs an XMPP user in with a real client.
+func (e *env) client(name, resource string) *xmpptest.Client {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	j := jid.MustParse(name + "@" + serverDomain + "/" + resource)
+	return xmpptest.Dial(e.t, ctx, e.xmpp.C2SAddr, j, name+"-pw")
+}
+
+// register registers c with the IRC transport under nick and completes the
+// XEP-0100 subscription handshake; the user is then online for the
+// transport.
+func (e *env) register(c *xmpptest.Client, nick string, extra ...string) {
+	e.t.Helper()
+	c.SendRaw(e.t, `<presence/>`)
+	fields := `<field var='FORM_TYPE' type='hidden'><value>jabber:iq:register</value></field><field var='nick'><value>` + nick + `</value></field>`
+	for i := 0; i+1 < len(extra); i += 2 {
+		fields += `<field var='` + extra[i] + `'><value>` + extra[i+1] + `</value></field>`
+	}
+	res := c.IQ(e.t, wait, `<iq type='set' to='`+gwDomain+`' id='reg'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'>`+fields+`</x></query></iq>`)
+	if res.Type != "result" {
+		e.t.Fatalf("registration failed: %s", res)
+	}
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, "subscribe"))
+	c.SendRaw(e.t, `<presence to='`+gwDomain+`' type='subscribed'/>`)
+	c.SendRaw(e.t, `<presence to='`+gwDomain+`' type='subscribe'/>`)
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, "subscribed"))
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+}
+
+// ircUser connects a raw IRC client.
+func (e *env) ircUser(nick string) *irctest.Client {
+	e.t.Helper()
+	return irctest.Dial(e.t, e.irc.Addr(), nick)
+}
+
+// roomJID is the MUC room of a channel on the test network.
+func roomJID(channel string) string {
+	return channel + "%" + network + "@" + gwDomain
+}
+
+// userJID is the JID of an IRC nick on the test network.
+func userJID(nick string) string {
+	return nick + "%" + network + "@" + gwDomain
+}
+
+// join joins a room from c as nick and waits for the self-presence.
+func join(t *testing.T, c *xmpptest.Client, channel, nick string, password ...string) *xmpptest.Stanza {
+	t.Helper()
+	x := `<x xmlns='http://jabber.org/protocol/muc'/>`
+	if len(password) > 0 {
+		x = `<x xmlns='http://jabber.org/protocol/muc'><password>` + password[0] + `</password></x>`
+	}
+	c.SendRaw(t, `<presence to='`+roomJID(channel)+`/`+nick+`'>`+x+`</presence>`)
+	return c.Expect(t, wait, selfPresence(channel))
+}
+
+// selfPresence matches the user's own presence in a room (status 110).
+func selfPresence(channel string) func(*xmpptest.Stanza) bool {
+	return func(s *xmpptest.Stanza) bool {
+		return s.XMLName.Local == "presence" && strings.HasPrefix(strings.ToLower(s.From), strings.ToLower(roomJID(channel))+"/") && hasStatus(s, 110)
+	}
+}
+
+// occupant matches an occupant's presence of a type ("" available).
+func occupant(channel, nick, typ string) func(*xmpptest.Stanza) bool {
+	return xmpptest.PresenceFrom(roomJID(channel)+"/"+nick, typ)
+}
+
+func hasStatus(s *xmpptest.Stanza, code int) bool {
+	return strings.Contains(s.Inner, fmt.Sprintf(`code="%d"`, code)) || strings.Contains(s.Inner, fmt.Sprintf(`code='%d'`, code))
+}
+
+func hasAttr(s *xmpptest.Stanza, name, value string) bool {
+	return strings.Contains(s.Inner, name+`="`+value+`"`) || strings.Contains(s.Inner, name+`='`+value+`'`)
+}
+
+// groupchat matches a group-chat message from room/nick with a body.
+func groupchat(channel, nick, body string) func(*xmpptest.Stanza) bool {
+	from := roomJID(channel)
+	if nick != "" {
+		from += "/" + nick
+	}
+	return func(s *xmpptest.Stanza) bool {
+		return s.XMLName.Local == "message" && s.Type == "groupchat" && strings.EqualFold(s.From, from) &&
+			(body == "" || bodyOf(s) == body)
+	}
+}
+
+// bodyOf extracts the body text of a message.
+func bodyOf(s *xmpptest.Stanza) string {
+	return s.Text("", "body")
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
+	}
+}
