@@ -217,7 +217,8 @@ func hasAttr(s *xmpptest.Stanza, name, value string) bool {
 	return strings.Contains(s.Inner, name+`="`+value+`"`) || strings.Contains(s.Inner, name+`='`+value+`'`)
 }
 
-// groupchat matches a group-chat message from room/nick with a body.
+// groupchat matches a group-chat message from room/nick with that body
+// (any body when body is empty).
 func groupchat(channel, nick, body string) func(*xmpptest.Stanza) bool {
 	from := roomJID(channel)
 	if nick != "" {
@@ -225,7 +226,7 @@ func groupchat(channel, nick, body string) func(*xmpptest.Stanza) bool {
 	}
 	return func(s *xmpptest.Stanza) bool {
 		return s.XMLName.Local == "message" && s.Type == "groupchat" && strings.EqualFold(s.From, from) &&
-			(body == "" || bodyOf(s) == body)
+			bodyOf(s) != "" && (body == "" || bodyOf(s) == body)
 	}
 }
 

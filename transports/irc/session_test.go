@@ -1,0 +1,145 @@
+package irc_test
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"passerelle.dev/passerelle/internal/irctest"
+	"passerelle.dev/passerelle/internal/xmpptest"
+)
+
+// TestPrivateMessages covers chats both ways, an invalid nick, a message to
+// a missing nick, and a contact's presence followed with ISON.
+func TestPrivateMessages(t *testing.T) {
+	e := newEnv(t)
+	bob := e.ircUser("bob")
+	alice := e.client("alice", "phone")
+	e.register(alice, "alice")
+
+	alice.SendRaw(t, `<message to='`+userJID("bob")+`' type='chat' id='c1'><body>hello bob&#10;second line</body></message>`)
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("PRIVMSG", "bob", "hello bob")))
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("PRIVMSG", "bob", "second line")))
+	bob.Send("PRIVMSG alice :hi alice")
+	m := alice.Expect(t, wait, xmpptest.MessageFrom(userJID("bob")))
+	if m.Type != "chat" || bodyOf(m) != "hi alice" {
+		t.Errorf("private message from IRC: %s", m)
+	}
+
+	// A nick with a space cannot be an IRC target.
+	alice.SendRaw(t, `<message to='bad\20nick%`+network+`@`+gwDomain+`' type='chat' id='c2'><body>x</body></message>`)
+	if s := alice.Expect(t, wait, xmpptest.And(xmpptest.MessageFrom(`bad\20nick%`+network+`@`+gwDomain), func(s *xmpptest.Stanza) bool { return s.Type == "error" })); s.ErrorCondition() != "jid-malformed" {
+		t.Errorf("nick with a space: %s", s)
+	}
+	// A nick nobody has: the IRC error comes back on that message.
+	alice.SendRaw(t, `<message to='`+userJID("nobody")+`' type='chat' id='c3'><body>anyone?</body></message>`)
+	s := alice.Expect(t, wait, xmpptest.And(xmpptest.MessageFrom(userJID("nobody")), func(s *xmpptest.Stanza) bool { return s.Type == "error" }))
+	if s.ID != "c3" || s.ErrorCondition() != "item-not-found" {
+		t.Errorf("message to a missing nick: %s", s)
+	}
+
+	// Presence: bob in the roster is shown online, then offline when he
+	// quits.
+	alice.SendRaw(t, `<presence to='`+userJID("bob")+`' type='subscribe'/>`)
+	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), "subscribed"))
+	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), ""))
+	bob.Send("QUIT :later")
+	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), "unavailable"))
+	e.ircUser("bob")
+	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), ""))
+}
+
+// TestSharedMembership gives two resources of one user one IRC membership,
+// and leaves IRC only when the last one leaves; going offline quits.
+func TestSharedMembership(t *testing.T) {
+	e := newEnv(t)
+	bob := e.ircUser("bob")
+	bob.Join(t, "#shared")
+	phone := e.client("alice", "phone")
+	e.register(phone, "alice")
+	laptop := e.client("alice", "laptop")
+	laptop.SendRaw(t, `<presence/>`)
+
+	join(t, phone, "#shared", "alice")
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", "#shared")))
+	join(t, laptop, "#shared", "alice")
+	laptop.Expect(t, wait, occupant("#shared", "bob", ""))
+	bob.ExpectNone(t, 300*time.Millisecond, irctest.From("alice", irctest.Command("JOIN")))
+
+	bob.Send("PRIVMSG #shared :to both")
+	phone.Expect(t, wait, groupchat("#shared", "bob", "to both"))
+	laptop.Expect(t, wait, groupchat("#shared", "bob", "to both"))
+	phone.SendRaw(t, `<message to='`+roomJID("#shared")+`' type='groupchat' id='p1'><body>from the phone</body></message>`)
+	bob.Expect(t, wait, irctest.Command("PRIVMSG", "#shared", "from the phone"))
+	if r := laptop.Expect(t, wait, groupchat("#shared", "alice", "from the phone")); r.ID != "p1" {
+		t.Errorf("reflection to the other resource: %s", r)
+	}
+
+	phone.SendRaw(t, `<presence to='`+roomJID("#shared")+`/alice' type='unavailable'/>`)
+	if s := phone.Expect(t, wait, occupant("#shared", "alice", "unavailable")); !hasStatus(s, 110) {
+		t.Errorf("leaving resource: %s", s)
+	}
+	bob.ExpectNone(t, 300*time.Millisecond, irctest.From("alice", irctest.Command("PART")))
+	laptop.SendRaw(t, `<presence to='`+roomJID("#shared")+`/alice' type='unavailable'><status>off to lunch</status></presence>`)
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("PART", "#shared", "off to lunch")))
+
+	// Offline everywhere: the IRC connection quits.
+	laptop.SendRaw(t, `<presence type='unavailable'/>`)
+	phone.SendRaw(t, `<presence type='unavailable'/>`)
+	deadline := time.Now().Add(wait)
+	for {
+		bob.Send("ISON alice")
+		if m := bob.Expect(t, wait, irctest.Command("303")); strings.TrimSpace(m.Trailing()) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice is still connected to IRC after going offline")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// TestIRCServerKilled: the server dies; the user is told, the gateway
+// reconnects with backoff and rejoins the room.
+func TestIRCServerKilled(t *testing.T) {
+	e := newEnv(t)
+	alice := e.client("alice", "phone")
+	e.register(alice, "alice")
+	join(t, alice, "#live", "alice")
+
+	e.irc.Kill()
+	note := alice.Expect(t, wait, groupchat("#live", "", ""))
+	if !strings.Contains(bodyOf(note), "reconnecting") {
+		t.Errorf("room note on disconnection: %s", note)
+	}
+	e.irc.Restart(t)
+	self := alice.Expect(t, 3*wait, selfPresence("#live"))
+	if !strings.HasSuffix(self.From, "/alice") {
+		t.Errorf("rejoined as %s", self.From)
+	}
+	bob := e.ircUser("bob")
+	bob.Join(t, "#live")
+	alice.Expect(t, wait, occupant("#live", "bob", ""))
+	bob.Send("PRIVMSG #live :welcome back")
+	alice.Expect(t, wait, groupchat("#live", "bob", "welcome back"))
+}
+
+// TestGatewayRestartRejoins: rooms survive a gateway restart for the
+// resources still online.
+func TestGatewayRestartRejoins(t *testing.T) {
+	e := newEnv(t)
+	bob := e.ircUser("bob")
+	bob.Join(t, "#keep")
+	alice := e.client("alice", "phone")
+	e.register(alice, "alice")
+	join(t, alice, "#keep", "alice")
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", "#keep")))
+
+	e.stop()
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("QUIT")))
+	e.start()
+	bob.Expect(t, 2*wait, irctest.From("alice", irctest.Command("JOIN", "#keep")))
+	alice.Expect(t, wait, selfPresence("#keep"))
+	bob.Send("PRIVMSG #keep :still here?")
+	alice.Expect(t, wait, groupchat("#keep", "bob", "still here?"))
+}
