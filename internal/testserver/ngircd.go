@@ -18,6 +18,9 @@ type NgircdConfig struct {
 	// mode +P (persistent), so they survive being empty and nobody who joins
 	// gets operator status.
 	Channels []string
+	// TLS adds a TLS listener with a certificate for ServerName and
+	// 127.0.0.1, signed by a CA written to CAFile.
+	TLS bool
 }
 
 // Ngircd is a running ngircd IRC server on loopback.
@@ -27,6 +30,8 @@ type Ngircd struct {
 
 	name    string
 	port    int
+	tlsPort int
+	caFile  string
 	cfgPath string
 	proc    *process
 }
@@ -79,6 +84,12 @@ func StartNgircd(t testing.TB, cfg NgircdConfig) *Ngircd {
 	PAM = no
 	IncludeDir = %s
 `, incDir)
+	if cfg.TLS {
+		n.tlsPort = freePorts(t, 1)[0]
+		cert, key, ca := writeTestCert(t, dir, cfg.ServerName)
+		n.caFile = ca
+		fmt.Fprintf(&b, "[SSL]\n\tCertFile = %s\n\tKeyFile = %s\n\tPorts = %d\n", cert, key, n.tlsPort)
+	}
 	for _, ch := range cfg.Channels {
 		fmt.Fprintf(&b, "[Channel]\n\tName = %s\n\tModes = +tn\n", ch)
 	}
@@ -103,6 +114,12 @@ func (n *Ngircd) Addr() string { return fmt.Sprintf("127.0.0.1:%d", n.port) }
 
 // Port returns the client port.
 func (n *Ngircd) Port() int { return n.port }
+
+// TLSPort is the TLS listener's port (0 without NgircdConfig.TLS).
+func (n *Ngircd) TLSPort() int { return n.tlsPort }
+
+// CAFile is the PEM file of the CA that signed the server's certificate.
+func (n *Ngircd) CAFile() string { return n.caFile }
 
 // Name returns the server name, the prefix of its numerics.
 func (n *Ngircd) Name() string { return n.name }

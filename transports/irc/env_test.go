@@ -37,12 +37,23 @@ type env struct {
 	dbPath string
 	stop   func()
 	logs   *testserver.SyncBuffer
+	opts   envOptions
 }
 
-func newEnv(t *testing.T) *env {
+// envOptions vary the environment.
+type envOptions struct {
+	tls      bool // connect to the IRC server over TLS
+	trustCA  bool // with its CA configured (else verification must fail)
+	password string
+}
+
+func newEnv(t *testing.T, opts ...envOptions) *env {
 	t.Helper()
 	e := &env{t: t, logs: &testserver.SyncBuffer{}}
-	e.irc = testserver.StartNgircd(t, testserver.NgircdConfig{ServerName: network})
+	if len(opts) > 0 {
+		e.opts = opts[0]
+	}
+	e.irc = testserver.StartNgircd(t, testserver.NgircdConfig{ServerName: network, TLS: e.opts.tls})
 	e.xmpp = testserver.StartProsody(t, testserver.ProsodyConfig{
 		Domain:     serverDomain,
 		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
@@ -77,11 +88,16 @@ func (e *env) start() {
 		t.Fatalf("open registry: %v", err)
 	}
 	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	off := false
+	useTLS := e.opts.tls
+	nc := irc.NetworkConfig{Host: "127.0.0.1", Port: e.irc.Port(), TLS: &useTLS}
+	if useTLS {
+		nc.Port, nc.ServerName = e.irc.TLSPort(), network
+		if e.opts.trustCA {
+			nc.CAFile = e.irc.CAFile()
+		}
+	}
 	tr, err := irc.New(irc.Config{
-		Networks: map[string]irc.NetworkConfig{
-			network: {Host: "127.0.0.1", Port: e.irc.Port(), TLS: &off},
-		},
+		Networks:         map[string]irc.NetworkConfig{network: nc},
 		LinesPerSecond:   50,
 		Burst:            50,
 		ReconnectMin:     irc.Duration{Duration: 200 * time.Millisecond},

@@ -27,6 +27,9 @@ func (n *network) handle(e girc.Event) {
 		}
 	case girc.RPL_LOGGEDIN, girc.RPL_SASLSUCCESS:
 		n.saslOK = true
+	case girc.ERR_SASLFAIL, girc.ERR_SASLTOOLONG, girc.ERR_SASLABORTED, "902", "908":
+		// girc drops the connection itself; ended reports it.
+		n.saslFailed = true
 	case girc.JOIN:
 		n.onJoin(e.Source, arg(0))
 	case girc.PART:

@@ -1,6 +1,9 @@
 package irc
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -74,10 +77,11 @@ type network struct {
 	closing  bool // we are quitting on purpose
 	refused  bool // the network refused the login: no reconnection
 
-	wantNick string
-	nick     string
-	saslOK   bool
-	support  isupport
+	wantNick   string
+	nick       string
+	saslOK     bool
+	saslFailed bool
+	support    isupport
 
 	channels map[string]*channel
 	queued   []transports.Message
@@ -171,7 +175,7 @@ func (n *network) connect() {
 		}
 	})
 	n.client, n.welcomed, n.state = c, welcomed, stateConnecting
-	n.saslOK, n.support = false, defaultISupport()
+	n.saslOK, n.saslFailed, n.support = false, false, defaultISupport()
 	n.out = newOutQueue(c, n.s.t.cfg.LinesPerSecond, n.s.t.cfg.Burst)
 	n.s.log.Info("irc: connecting", "network", n.name, "server", fmt.Sprintf("%s:%d", n.cfg.Host, n.cfg.Port), "tls", *n.cfg.TLS)
 	go func() {
@@ -253,33 +257,77 @@ func (n *network) ended(err error) {
 	if err != nil {
 		reason = err.Error()
 	}
+	if n.saslFailed {
+		n.refused = true
+		reason = "SASL authentication as " + n.account() + " failed; check the password in your registration"
+	}
+	if isCertError(err) {
+		n.refused = true
+		reason = "its TLS certificate cannot be verified (" + reason + "); the administrator must check the network's TLS settings"
+	}
 	if n.refused {
-		n.failQueued(transports.Errorf(transports.NotAuthorized, "%s refused the login", n.name))
-		n.dropChannels("Not connected to " + n.name + ".")
+		note := fmt.Sprintf("Not connected to %s: %s.", n.name, reason)
+		n.s.log.Warn("irc: network refused", "network", n.name, "err", err)
+		n.s.deliver(transports.Presence{From: n.addr(""), Status: note})
+		kind := transports.Unreachable
+		if n.saslFailed {
+			kind = transports.NotAuthorized
+		}
+		n.failQueued(transports.Errorf(kind, "%s", note))
+		for _, ch := range n.sortedChannels() {
+			n.roomNote(ch, note)
+		}
+		n.dropChannels(note)
 		return
 	}
 	n.failures++
 	wait := n.backoff()
-	note := fmt.Sprintf("Connection to %s lost (%s); reconnecting in %s.", n.name, reason, wait.Round(time.Second))
+	note := fmt.Sprintf("Connection to %s lost (%s); reconnecting in %s.", n.name, reason, roundWait(wait))
 	if !wasUp {
-		note = fmt.Sprintf("Cannot connect to %s (%s); trying again in %s.", n.name, reason, wait.Round(time.Second))
+		note = fmt.Sprintf("Cannot connect to %s (%s); trying again in %s.", n.name, reason, roundWait(wait))
 	}
 	n.s.log.Warn("irc: connection ended", "network", n.name, "err", err, "retry_in", wait)
 	n.s.deliver(transports.Presence{From: n.addr(""), Status: note})
 	for _, ch := range n.sortedChannels() {
-		if ch.joined || ch.joining {
-			ch.joined, ch.joining = false, false
+		switch {
+		case ch.joined || ch.joining || ch.wasJoined:
+			ch.joined, ch.joining, ch.wasJoined = false, false, true
 			n.roomNote(ch, note)
+		default:
+			// Never joined: the user waits for an answer to the join.
+			delete(n.channels, ch.name)
+			n.s.deliver(transports.RoomLeft{Room: n.addr(ch.name), Err: transports.Errorf(transports.Unreachable, "cannot connect to %s: %s", n.name, reason), Reason: note})
 		}
 	}
-	if n.failures >= maxConnectFailures && len(n.channels) == 0 {
+	if len(n.queued) > 0 && (n.failures >= 2 || !wasUp) {
 		n.failQueued(transports.Errorf(transports.Unreachable, "cannot connect to %s: %s", n.name, reason))
-		return
 	}
-	if len(n.queued) > 0 && n.failures >= 2 {
-		n.failQueued(transports.Errorf(transports.Unreachable, "cannot connect to %s: %s", n.name, reason))
+	if len(n.channels) == 0 && (n.failures >= maxConnectFailures || !n.watching()) {
+		return // nothing needs the network now; the next need reconnects
 	}
 	n.retry = n.s.after(wait, reconnectTimer{n.name, n.gen})
+}
+
+// watching reports whether the available user follows contacts here.
+func (n *network) watching() bool {
+	return n.s.presence.Available && len(n.watchedNicks()) > 0
+}
+
+// isCertError reports whether a connection failed on certificate
+// verification, which no retry will fix.
+func isCertError(err error) bool {
+	var verr *tls.CertificateVerificationError
+	var uerr x509.UnknownAuthorityError
+	var herr x509.HostnameError
+	var cerr x509.CertificateInvalidError
+	return errors.As(err, &verr) || errors.As(err, &uerr) || errors.As(err, &herr) || errors.As(err, &cerr)
+}
+
+func roundWait(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // maxConnectFailures is how many failed attempts in a row end the retries

@@ -16,6 +16,7 @@ type channel struct {
 	key       string
 	joining   bool
 	joined    bool
+	wasJoined bool // joined before the connection dropped: rejoin it
 	leaving   bool
 	members   map[string]*member // by case-folded nick
 	names     map[string]*member // NAMES reply being collected

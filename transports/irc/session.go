@@ -119,7 +119,7 @@ func (s *Session) SetPresence(_ context.Context, p transports.Presence) error {
 // JoinRoom implements transports.Rooms.
 func (s *Session) JoinRoom(_ context.Context, room, nick, password string) error {
 	if !validNick(nick) {
-		return transports.Errorf(transports.Conflict, "%q is not a valid IRC nickname", nick)
+		return transports.Errorf(transports.BadAddress, "%q is not a valid IRC nickname", nick)
 	}
 	if !validKey(password) {
 		return transports.Errorf(transports.NotAuthorized, "the channel key may not contain spaces, commas or line breaks")

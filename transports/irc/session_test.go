@@ -143,3 +143,25 @@ func TestGatewayRestartRejoins(t *testing.T) {
 	bob.Send("PRIVMSG #keep :still here?")
 	alice.Expect(t, wait, groupchat("#keep", "bob", "still here?"))
 }
+
+// TestTLS connects over TLS with the server's CA, and refuses a server
+// whose certificate it cannot verify.
+func TestTLS(t *testing.T) {
+	t.Run("verified", func(t *testing.T) {
+		e := newEnv(t, envOptions{tls: true, trustCA: true})
+		alice := e.client("alice", "phone")
+		e.register(alice, "alice")
+		join(t, alice, "#secure", "alice")
+	})
+	t.Run("unverified", func(t *testing.T) {
+		e := newEnv(t, envOptions{tls: true})
+		alice := e.client("alice", "phone")
+		e.register(alice, "alice")
+		alice.SendRaw(t, `<presence to='`+roomJID("#secure")+`/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+		s := alice.Expect(t, wait, xmpptest.PresenceFrom(roomJID("#secure")+"/alice", "error"))
+		if !strings.Contains(s.Inner, "certificate cannot be verified") {
+			t.Errorf("the user is not told why the join failed: %s", s)
+		}
+		alice.ExpectNone(t, 500*time.Millisecond, selfPresence("#secure"))
+	})
+}
