@@ -244,6 +244,12 @@ func TestJoinErrors(t *testing.T) {
 	// With the key, the join works.
 	join(t, alice, "#keyed", "alice", "sesame")
 
+	// So is a nickname with a space.
+	alice.SendRaw(t, `<presence to='`+roomJID("#other")+`/bad nick'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	if s := alice.Expect(t, wait, xmpptest.PresenceFrom(roomJID("#other")+"/bad nick", "error")); s.ErrorCondition() != "jid-malformed" {
+		t.Errorf("nick with a space: %s", s)
+	}
+
 	// A room name that would break the IRC line is refused before IRC.
 	alice.SendRaw(t, `<presence to='#a\20b%`+network+`@`+gwDomain+`/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
 	s := alice.Expect(t, wait, func(s *xmpptest.Stanza) bool { return s.XMLName.Local == "presence" && s.Type == "error" })

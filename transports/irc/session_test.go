@@ -38,6 +38,25 @@ func TestPrivateMessages(t *testing.T) {
 		t.Errorf("message to a missing nick: %s", s)
 	}
 
+	// The user's away status reaches IRC.
+	alice.SendRaw(t, `<presence><show>away</show><status>at lunch</status></presence>`)
+	deadline := time.Now().Add(wait)
+	for {
+		bob.Send("WHOIS alice")
+		m := bob.Expect(t, wait, func(m irctest.Message) bool { return m.Command == "301" || m.Command == "318" })
+		if m.Command == "301" {
+			if m.Trailing() != "at lunch" {
+				t.Errorf("away message = %q", m.Trailing())
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice never shows as away on IRC")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	alice.SendRaw(t, `<presence/>`)
+
 	// Presence: bob in the roster is shown online, then offline when he
 	// quits.
 	alice.SendRaw(t, `<presence to='`+userJID("bob")+`' type='subscribe'/>`)
