@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -42,9 +41,8 @@ type env struct {
 
 // envOptions vary the environment.
 type envOptions struct {
-	tls      bool // connect to the IRC server over TLS
-	trustCA  bool // with its CA configured (else verification must fail)
-	password string
+	tls     bool // connect to the IRC server over TLS
+	trustCA bool // with its CA configured (else verification must fail)
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -249,11 +247,4 @@ func groupchat(channel, nick, body string) func(*xmpptest.Stanza) bool {
 // bodyOf extracts the body text of a message.
 func bodyOf(s *xmpptest.Stanza) string {
 	return s.Text("", "body")
-}
-
-func writeFile(t *testing.T, path, content string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
