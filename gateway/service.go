@@ -7,6 +7,8 @@ import (
 
 	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/stanza"
+
+	"passerelle.dev/passerelle/transports"
 )
 
 // The transport domain's features; each is served below or in register.go.
@@ -84,6 +86,11 @@ func (g *Gateway) discoInfo() discoInfo {
 	q := discoInfo{Identities: []info.Identity{{Category: "gateway", Type: g.info.Type, Name: g.cfg.Name}}}
 	for _, f := range domainFeatures {
 		q.Features = append(q.Features, info.Feature{Var: f})
+	}
+	if _, ok := g.cfg.Transport.(transports.RoomTransport); ok {
+		// Clients look for a conference service to offer joining rooms.
+		q.Identities = append(q.Identities, info.Identity{Category: "conference", Type: "text", Name: g.cfg.Name})
+		q.Features = append(q.Features, info.Feature{Var: nsMUC})
 	}
 	return q
 }

@@ -286,3 +286,18 @@ func TestNickCollisionAtConnect(t *testing.T) {
 	}
 	squatter.Expect(t, wait, irctest.Command("NICK", "alicia"))
 }
+
+// TestDiscoAdvertisesRooms: the IRC domain shows as a conference service
+// and a room as a MUC room.
+func TestDiscoAdvertisesRooms(t *testing.T) {
+	e := newEnv(t)
+	alice := e.client("alice", "phone")
+	res := alice.IQ(t, wait, `<iq type='get' to='`+gwDomain+`' id='d1'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if !hasAttr(res, "category", "conference") || !hasAttr(res, "var", "http://jabber.org/protocol/muc") || !hasAttr(res, "category", "gateway") {
+		t.Errorf("domain disco: %s", res)
+	}
+	res = alice.IQ(t, wait, `<iq type='get' to='`+roomJID("#go")+`' id='d2'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>`)
+	if !hasAttr(res, "category", "conference") || !hasAttr(res, "var", "http://jabber.org/protocol/muc") {
+		t.Errorf("room disco: %s", res)
+	}
+}
