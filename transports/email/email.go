@@ -1,0 +1,243 @@
+// Package email is the email transport: a chat to alice%example.com is a
+// mail to alice@example.com sent over SMTP, and new mail in the user's
+// INBOX, watched with IMAP IDLE, arrives as chat messages.
+package email
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/mail"
+	"strings"
+	"time"
+
+	"passerelle.dev/passerelle/transports"
+)
+
+// Config is the transport's part of the gateway configuration.
+type Config struct {
+	// AllowPlaintext permits IMAP and SMTP without TLS. Meant for loopback
+	// servers and tests: passwords then travel in clear.
+	AllowPlaintext bool `toml:"allow_plaintext"`
+	// DefaultSubject is the subject of a mail whose chat message has none
+	// (default "Message from XMPP").
+	DefaultSubject string `toml:"default_subject"`
+	// SkipMailingLists and SkipAutomated leave mailing-list and automated
+	// mail (List-Id, Precedence: bulk, Auto-Submitted) in the mailbox
+	// without delivering it as chat.
+	SkipMailingLists bool `toml:"skip_mailing_lists"`
+	SkipAutomated    bool `toml:"skip_automated"`
+	// PollInterval is how often a mailbox is checked on servers without
+	// IDLE (default 60s).
+	PollInterval Duration `toml:"poll_interval"`
+	// SendAttempts and RetryWait govern delivery retries on temporary SMTP
+	// failures (defaults 3 and 30s).
+	SendAttempts int      `toml:"send_attempts"`
+	RetryWait    Duration `toml:"retry_wait"`
+	// ReconnectMin and ReconnectMax bound the wait between IMAP
+	// reconnections (defaults 2s and 5m).
+	ReconnectMin Duration `toml:"reconnect_min"`
+	ReconnectMax Duration `toml:"reconnect_max"`
+	// MaxBody bounds the text of one incoming mail shown in chat (default
+	// 32 KiB); the rest is cut with a note.
+	MaxBody int `toml:"max_body"`
+	// Domains presets the servers per email domain, so that users of those
+	// domains give only their address and password.
+	Domains map[string]Servers `toml:"domains"`
+}
+
+// Servers says where a mailbox's IMAP and SMTP servers are.
+type Servers struct {
+	IMAPHost     string `toml:"imap_host"`
+	IMAPPort     int    `toml:"imap_port"`
+	IMAPSecurity string `toml:"imap_security"` // tls (default), starttls, plain
+	SMTPHost     string `toml:"smtp_host"`
+	SMTPPort     int    `toml:"smtp_port"`
+	SMTPSecurity string `toml:"smtp_security"` // tls (default), starttls, plain
+}
+
+// Duration reads "30s"-style durations from TOML.
+type Duration struct{ time.Duration }
+
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
+	v, err := time.ParseDuration(string(b))
+	d.Duration = v
+	return err
+}
+
+// Transport is the email transport.
+type Transport struct {
+	cfg Config
+	log *slog.Logger
+}
+
+// New checks cfg and returns the transport.
+func New(cfg Config, log *slog.Logger) (*Transport, error) {
+	if log == nil {
+		log = slog.Default()
+	}
+	if cfg.DefaultSubject == "" {
+		cfg.DefaultSubject = "Message from XMPP"
+	}
+	if strings.ContainsAny(cfg.DefaultSubject, "\r\n") {
+		return nil, fmt.Errorf("email: default_subject has a line break")
+	}
+	setDefault(&cfg.PollInterval, time.Minute)
+	setDefault(&cfg.RetryWait, 30*time.Second)
+	setDefault(&cfg.ReconnectMin, 2*time.Second)
+	setDefault(&cfg.ReconnectMax, 5*time.Minute)
+	if cfg.SendAttempts <= 0 {
+		cfg.SendAttempts = 3
+	}
+	if cfg.MaxBody <= 0 {
+		cfg.MaxBody = 32 << 10
+	}
+	domains := make(map[string]Servers, len(cfg.Domains))
+	for d, s := range cfg.Domains {
+		d = strings.ToLower(d)
+		for _, sec := range []string{s.IMAPSecurity, s.SMTPSecurity} {
+			if err := cfg.checkSecurity(sec); err != nil {
+				return nil, fmt.Errorf("email: domains.%s: %w", d, err)
+			}
+		}
+		domains[d] = s
+	}
+	cfg.Domains = domains
+	return &Transport{cfg: cfg, log: log}, nil
+}
+
+func setDefault(d *Duration, v time.Duration) {
+	if d.Duration <= 0 {
+		d.Duration = v
+	}
+}
+
+// Security modes of a server connection.
+const (
+	secTLS      = "tls"
+	secStartTLS = "starttls"
+	secPlain    = "plain"
+)
+
+func (c Config) checkSecurity(s string) error {
+	switch s {
+	case "", secTLS, secStartTLS:
+		return nil
+	case secPlain:
+		if !c.AllowPlaintext {
+			return fmt.Errorf("plaintext connections are not allowed on this gateway")
+		}
+		return nil
+	}
+	return fmt.Errorf("security %q is not one of tls, starttls, plain", s)
+}
+
+// Registration field names.
+const (
+	fieldAddress      = "address"
+	fieldPassword     = "password"
+	fieldUsername     = "username"
+	fieldIMAPHost     = "imap_host"
+	fieldIMAPPort     = "imap_port"
+	fieldIMAPSecurity = "imap_security"
+	fieldSMTPHost     = "smtp_host"
+	fieldSMTPPort     = "smtp_port"
+	fieldSMTPSecurity = "smtp_security"
+)
+
+// Info implements transports.Transport.
+func (t *Transport) Info() transports.Info {
+	sec := []transports.Option{{Label: "TLS", Value: secTLS}, {Label: "STARTTLS", Value: secStartTLS}}
+	if t.cfg.AllowPlaintext {
+		sec = append(sec, transports.Option{Label: "None (plaintext)", Value: secPlain})
+	}
+	instr := "Give your email address and password (an app password works the same). Servers may be left empty where the gateway knows your provider."
+	return transports.Info{
+		Type:         "smtp",
+		Name:         "Email",
+		Instructions: instr,
+		Fields: []transports.Field{
+			{Name: fieldAddress, Label: "Email address", Kind: transports.Text, Required: true},
+			{Name: fieldPassword, Label: "Password", Kind: transports.Secret, Required: true},
+			{Name: fieldUsername, Label: "Login name (if not the address)", Kind: transports.Text},
+			{Name: fieldIMAPHost, Label: "IMAP server", Kind: transports.Text},
+			{Name: fieldIMAPPort, Label: "IMAP port", Kind: transports.Text},
+			{Name: fieldIMAPSecurity, Label: "IMAP security", Kind: transports.List, Default: secTLS, Options: sec},
+			{Name: fieldSMTPHost, Label: "SMTP server", Kind: transports.Text},
+			{Name: fieldSMTPPort, Label: "SMTP port", Kind: transports.Text},
+			{Name: fieldSMTPSecurity, Label: "SMTP security", Kind: transports.List, Default: secTLS, Options: sec},
+		},
+		AddressPrompt: "Email address",
+		AddressDesc:   "The address of the person to write to, such as alice@example.com.",
+	}
+}
+
+// ParseAddress implements transports.Transport: a plain addr-spec, in
+// lower case.
+func (t *Transport) ParseAddress(addr string) (string, error) {
+	return parseAddress(addr)
+}
+
+func parseAddress(addr string) (string, error) {
+	bad := transports.Errorf(transports.BadAddress, "%q is not an email address", addr)
+	if addr == "" || strings.ContainsAny(addr, " \t\r\n\"<>,;()\\") || strings.Count(addr, "@") != 1 {
+		return "", bad
+	}
+	a, err := mail.ParseAddress(addr)
+	if err != nil || a.Name != "" || !strings.EqualFold(a.Address, addr) {
+		return "", bad
+	}
+	local, domain, _ := strings.Cut(a.Address, "@")
+	if local == "" || !strings.Contains(domain, ".") && domain != "localhost" {
+		return "", bad
+	}
+	return strings.ToLower(a.Address), nil
+}
+
+// Register implements transports.Transport: it logs in to both servers
+// before accepting anything.
+func (t *Transport) Register(ctx context.Context, req transports.RegisterRequest) (transports.Values, error) {
+	v := transports.Values{}
+	for k, val := range req.Values {
+		v[k] = strings.TrimSpace(val)
+	}
+	if v[fieldPassword] == "" && req.Previous != nil {
+		v[fieldPassword] = req.Previous[fieldPassword]
+	}
+	acct, err := t.account(v)
+	if err != nil {
+		return nil, err
+	}
+	c, err := acct.dialIMAP(ctx, nil)
+	if err != nil {
+		return nil, err
+	}
+	_ = c.Logout().Wait()
+	_ = c.Close()
+	if err := acct.checkSMTP(ctx); err != nil {
+		return nil, err
+	}
+	return acct.values(), nil
+}
+
+// Login implements transports.Transport: the IMAP login happens here, so a
+// wrong password is reported at once; the mailbox is then watched in the
+// background.
+func (t *Transport) Login(ctx context.Context, req transports.LoginRequest) (transports.Session, error) {
+	acct, err := t.account(req.Values)
+	if err != nil {
+		return nil, err
+	}
+	log := req.Logger
+	if log == nil {
+		log = t.log
+	}
+	s := newSession(t, acct, req, log)
+	c, err := acct.dialIMAP(ctx, s.imapOptions())
+	if err != nil {
+		return nil, err
+	}
+	s.start(c)
+	return s, nil
+}

@@ -1,0 +1,199 @@
+package email
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/emersion/go-message/mail"
+)
+
+func TestParseAddress(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice@example.com":       "alice@example.com",
+		"Alice.B+tag@Example.COM": "alice.b+tag@example.com",
+		"100%@shop.example":       "100%@shop.example",
+	} {
+		if got, err := parseAddress(in); err != nil || got != want {
+			t.Errorf("parseAddress(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "alice", "a@b@c.com", "Alice <a@b.com>", "a b@c.com", "a@b.com\r\nBcc: x@y.com", "@example.com", "a@nodot"} {
+		if got, err := parseAddress(in); err == nil {
+			t.Errorf("parseAddress(%q) = %q, want an error", in, got)
+		}
+	}
+}
+
+func testTransport(t *testing.T) *Transport {
+	t.Helper()
+	tr, err := New(Config{DefaultSubject: "From XMPP"}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func TestComposeHeaders(t *testing.T) {
+	tr := testTransport(t)
+	out, err := tr.compose("me@example.org", "you@example.com", "hi\r\nBcc: evil@example.net", "line 1\nligne 2 é", "", threadInfo{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := mail.CreateReader(bytes.NewReader(out.raw))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Header.Get("Bcc") != "" {
+		t.Fatal("a subject added a Bcc header")
+	}
+	if s, _ := r.Header.Subject(); s != "hi Bcc: evil@example.net" {
+		t.Errorf("subject = %q", s)
+	}
+	if id, _ := r.Header.MessageID(); id != out.msgID || !strings.HasSuffix(id, "@example.org") {
+		t.Errorf("Message-ID = %q (want %q)", id, out.msgID)
+	}
+	p, err := r.NextPart()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(p.Body)
+	if got := strings.ReplaceAll(body.String(), "\r\n", "\n"); got != "line 1\nligne 2 é" {
+		t.Errorf("body = %q", got)
+	}
+
+	// Without a subject, the default; in a known thread, a reply.
+	out, _ = tr.compose("me@example.org", "you@example.com", "", "x", "", threadInfo{})
+	r, _ = mail.CreateReader(bytes.NewReader(out.raw))
+	if s, _ := r.Header.Subject(); s != "From XMPP" {
+		t.Errorf("default subject = %q", s)
+	}
+	out, _ = tr.compose("me@example.org", "you@example.com", "", "x", "th", threadInfo{Refs: []string{"root@x"}, Last: "last@x", Subject: "Plans"})
+	r, _ = mail.CreateReader(bytes.NewReader(out.raw))
+	if s, _ := r.Header.Subject(); s != "Re: Plans" {
+		t.Errorf("reply subject = %q", s)
+	}
+	irt, _ := r.Header.MsgIDList("In-Reply-To")
+	refs, _ := r.Header.MsgIDList("References")
+	if len(irt) != 1 || irt[0] != "last@x" || strings.Join(refs, " ") != "root@x last@x" {
+		t.Errorf("In-Reply-To %v, References %v", irt, refs)
+	}
+}
+
+func TestParseMail(t *testing.T) {
+	for _, c := range []struct {
+		name, raw, from, subject, text string
+		list, auto                     bool
+	}{
+		{
+			name: "plain", from: "bob@example.com", subject: "Hello", text: "Hi there",
+			raw: "From: Bob <Bob@Example.com>\r\nSubject: Hello\r\nMessage-ID: <1@x>\r\n\r\nHi there\r\n",
+		},
+		{
+			name: "latin-1", from: "bob@example.com", subject: "Café", text: "Crème brûlée",
+			raw: "From: bob@example.com\r\nSubject: =?iso-8859-1?q?Caf=E9?=\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCr=E8me br=FBl=E9e\r\n",
+		},
+		{
+			name: "html only", from: "bob@example.com", subject: "News", text: "*Big* news",
+			raw: "From: bob@example.com\r\nSubject: News\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p><b>Big</b> news</p><script>x()</script></body></html>\r\n",
+		},
+		{
+			name: "attachment", from: "bob@example.com", subject: "Report", text: "See attached\n\nAttachments:\n• report.pdf (5 bytes)",
+			raw: "From: bob@example.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=report.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n",
+		},
+		{
+			name: "list", from: "list@example.com", subject: "Digest", text: "x", list: true,
+			raw: "From: list@example.com\r\nSubject: Digest\r\nList-Id: <l.example.com>\r\n\r\nx\r\n",
+		},
+		{
+			name: "automated", from: "noreply@example.com", subject: "Receipt", text: "x", auto: true,
+			raw: "From: noreply@example.com\r\nSubject: Receipt\r\nAuto-Submitted: auto-generated\r\n\r\nx\r\n",
+		},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			in, err := parseMail([]byte(c.raw), 1000)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if in.from != c.from || in.subject != c.subject || in.text != c.text || in.list != c.list || in.auto != c.auto {
+				t.Errorf("got %+v", in)
+			}
+		})
+	}
+	if _, err := parseMail([]byte("Subject: no sender\r\n\r\nx"), 100); err == nil {
+		t.Error("a mail without a sender was accepted")
+	}
+	long, _ := parseMail([]byte("From: a@b.com\r\n\r\n"+strings.Repeat("é", 100)), 51)
+	if !strings.Contains(long.text, "cut") || !strings.HasPrefix(long.text, strings.Repeat("é", 25)+"\n") {
+		t.Errorf("long mail: %q", long.text)
+	}
+}
+
+func FuzzParseMail(f *testing.F) {
+	f.Add([]byte("From: bob@example.com\r\nSubject: x\r\n\r\nbody"))
+	f.Add([]byte("From: a@b.c\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/html\r\n\r\n<p>x\r\n--z--"))
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		in, err := parseMail(raw, 200)
+		if err == nil && (in.from == "" || in.text == "" || len(in.text) > 200+200) {
+			if len(in.text) > 200 && !strings.Contains(in.text, "Attachments") {
+				t.Fatalf("bad result %+v", in)
+			}
+		}
+	})
+}
+
+// memState is a transports.State in memory.
+type memState struct {
+	mu sync.Mutex
+	m  map[string][]byte
+}
+
+func (s *memState) Get(_ context.Context, k string) ([]byte, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.m[k], nil
+}
+
+func (s *memState) Put(_ context.Context, k string, v []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.m == nil {
+		s.m = map[string][]byte{}
+	}
+	s.m[k] = v
+	return nil
+}
+
+func (s *memState) Delete(_ context.Context, k string) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	delete(s.m, k)
+	return nil
+}
+
+func TestThreads(t *testing.T) {
+	ctx := context.Background()
+	th := threads{state: &memState{}}
+	// We start a thread from XMPP; the contact's reply comes back in it.
+	if err := th.add(ctx, "xmpp-1", "a@me", "Plans"); err != nil {
+		t.Fatal(err)
+	}
+	if got := th.threadOf(ctx, "b@you", []string{"a@me"}); got != "xmpp-1" {
+		t.Errorf("reply thread = %q", got)
+	}
+	_ = th.add(ctx, "xmpp-1", "b@you", "Re: Plans")
+	info := th.get(ctx, "xmpp-1")
+	if info.Last != "b@you" || strings.Join(info.Refs, " ") != "a@me" || info.Subject != "Plans" {
+		t.Errorf("thread info %+v", info)
+	}
+	// A new conversation from mail is named by its first id.
+	if got := th.threadOf(ctx, "new@you", nil); got != "new@you" {
+		t.Errorf("new thread = %q", got)
+	}
+	if got := th.threadOf(ctx, "c@you", []string{"root@x", "unknown@y"}); got != "root@x" {
+		t.Errorf("unknown references = %q", got)
+	}
+}
