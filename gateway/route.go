@@ -187,6 +187,11 @@ func (g *Gateway) probeRegistered() {
 			return
 		}
 		for _, r := range regs {
+			if g.info.AlwaysOn {
+				if bare, err := jid.Parse(r.User); err == nil {
+					g.dispatch(bare.Bare(), wakeUp{})
+				}
+			}
 			if err := g.conn.send(ctx, presenceOut{From: g.domain.String(), To: r.User, Type: "probe"}); err != nil {
 				g.log.Warn("probing registered users stopped", "err", err)
 				return

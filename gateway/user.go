@@ -63,6 +63,9 @@ type reconnected struct{}
 // retryLogin is the timer that retries a failed legacy login.
 type retryLogin struct{}
 
+// wakeUp logs in a registered user of an always-on transport.
+type wakeUp struct{}
+
 // user is one XMPP user's state on one transport. Only the goroutine running
 // run touches the fields below the channels.
 type user struct {
@@ -172,9 +175,9 @@ func (u *user) idle() bool {
 }
 
 // wantSession reports whether the user needs a legacy session: a resource
-// is online or in a room.
+// is online or in a room, or the transport keeps registered users logged in.
 func (u *user) wantSession() bool {
-	return len(u.resources) > 0 || len(u.rooms) > 0
+	return len(u.resources) > 0 || len(u.rooms) > 0 || (u.g.info.AlwaysOn && u.reg != nil)
 }
 
 // handleSafely handles one event; a panic is logged and costs this event
@@ -204,6 +207,10 @@ func (u *user) handleSafely(ev event) {
 		u.registerFinished(ev)
 	case reconnected:
 		u.announce()
+	case wakeUp:
+		if u.reg != nil && u.sess == nil && !u.loggingIn && u.retry == nil {
+			u.login()
+		}
 	case retryLogin:
 		u.retry = nil
 		if u.reg != nil && u.wantSession() && u.sess == nil && !u.loggingIn {

@@ -16,6 +16,10 @@ type Info struct {
 	AddressPrompt string
 	// AddressDesc is a longer explanation of AddressPrompt.
 	AddressDesc string
+	// AlwaysOn asks the gateway to keep every registered user logged in,
+	// online in XMPP or not: what arrives meanwhile goes to the user's bare
+	// JID, for the XMPP server's offline storage.
+	AlwaysOn bool
 }
 
 // FieldKind is the type of a registration field.

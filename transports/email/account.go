@@ -72,8 +72,10 @@ func (t *Transport) account(v transports.Values) (account, error) {
 func (t *Transport) server(what, host, port, sec, pHost string, pPort int, pSec string, tlsPort, plainPort int) (server, error) {
 	s := server{host: host, security: sec}
 	if s.host == "" {
-		s.host, s.security = pHost, firstNonEmpty(sec, pSec)
-		if port == "" {
+		// No server given: the domain's preset, whole (the form's default
+		// security does not override it).
+		s.host, s.security = pHost, firstNonEmpty(pSec, sec)
+		if pPort != 0 {
 			port = strconv.Itoa(pPort)
 		}
 	}

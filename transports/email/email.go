@@ -19,6 +19,9 @@ type Config struct {
 	// AllowPlaintext permits IMAP and SMTP without TLS. Meant for loopback
 	// servers and tests: passwords then travel in clear.
 	AllowPlaintext bool `toml:"allow_plaintext"`
+	// WhileOffline keeps watching the mailboxes of users who are offline in
+	// XMPP; new mail then waits in the XMPP server's offline storage.
+	WhileOffline bool `toml:"while_offline"`
 	// DefaultSubject is the subject of a mail whose chat message has none
 	// (default "Message from XMPP").
 	DefaultSubject string `toml:"default_subject"`
@@ -170,6 +173,7 @@ func (t *Transport) Info() transports.Info {
 		},
 		AddressPrompt: "Email address",
 		AddressDesc:   "The address of the person to write to, such as alice@example.com.",
+		AlwaysOn:      t.cfg.WhileOffline,
 	}
 }
 

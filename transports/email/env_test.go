@@ -1,0 +1,212 @@
+package email_test
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"passerelle.dev/passerelle/address"
+	"passerelle.dev/passerelle/gateway"
+	"passerelle.dev/passerelle/internal/testserver"
+	"passerelle.dev/passerelle/internal/xmpptest"
+	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports/email"
+)
+
+const (
+	serverDomain = "example.test"
+	gwDomain     = "mail.example.test"
+	gwSecret     = "mail-secret"
+	wait         = 15 * time.Second
+)
+
+// env is a real Prosody, a real Dovecot and Postfix, and a gateway with the
+// email transport between them.
+type env struct {
+	t      testing.TB
+	xmpp   *testserver.Prosody
+	mail   *testserver.Mail
+	dbPath string
+	stop   func()
+	logs   *testserver.SyncBuffer
+	cfg    email.Config
+}
+
+func newEnv(t testing.TB, tune ...func(*email.Config)) *env {
+	t.Helper()
+	e := &env{t: t, logs: &testserver.SyncBuffer{}}
+	e.mail = testserver.StartMail(t, testserver.MailConfig{Users: []testserver.MailUser{
+		{Name: "alice", Password: "alice-mail"},
+		{Name: "bob", Password: "bob-mail"},
+	}})
+	e.xmpp = testserver.StartProsody(t, testserver.ProsodyConfig{
+		Domain:     serverDomain,
+		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
+		Users:      []testserver.User{{Name: "alice", Password: "alice-pw"}},
+	})
+	e.dbPath = filepath.Join(t.TempDir(), "passerelle.db")
+	e.cfg = email.Config{
+		AllowPlaintext:   true,
+		SkipMailingLists: true,
+		RetryWait:        email.Duration{Duration: 100 * time.Millisecond},
+		ReconnectMin:     email.Duration{Duration: 100 * time.Millisecond},
+		ReconnectMax:     email.Duration{Duration: time.Second},
+		Domains: map[string]email.Servers{e.mail.Domain(): {
+			IMAPHost: "127.0.0.1", IMAPPort: port(e.mail.IMAPAddr()), IMAPSecurity: "plain",
+			SMTPHost: "127.0.0.1", SMTPPort: port(e.mail.SMTPAddr()), SMTPSecurity: "plain",
+		}},
+	}
+	for _, f := range tune {
+		f(&e.cfg)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("gateway log:\n%s\nmail log:\n%s", tail(e.logs.String(), 5000), e.mail.Log())
+		}
+	})
+	e.start()
+	return e
+}
+
+func port(addr string) int {
+	var p int
+	_, _ = fmt.Sscanf(addr[strings.LastIndexByte(addr, ':')+1:], "%d", &p)
+	return p
+}
+
+func tail(s string, n int) string {
+	if len(s) > n {
+		return "…" + s[len(s)-n:]
+	}
+	return s
+}
+
+// start runs a gateway until stop or the end of the test.
+func (e *env) start() {
+	t := e.t
+	t.Helper()
+	store, err := registry.Open(e.dbPath, registry.Options{Timeout: time.Second})
+	if err != nil {
+		t.Fatalf("open registry: %v", err)
+	}
+	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	tr, err := email.New(e.cfg, log)
+	if err != nil {
+		t.Fatalf("email.New: %v", err)
+	}
+	gw, err := gateway.New(gateway.Config{
+		Domain:        gwDomain,
+		Secret:        gwSecret,
+		Server:        e.xmpp.ComponentAddr,
+		Transport:     tr,
+		Store:         store,
+		Allowed:       func(d string) bool { return d == serverDomain },
+		Logger:        log,
+		ReconnectMin:  50 * time.Millisecond,
+		ReconnectMax:  500 * time.Millisecond,
+		PingInterval:  time.Second,
+		LegacyTimeout: 2 * time.Second,
+		LoginRetry:    100 * time.Millisecond,
+	})
+	if err != nil {
+		t.Fatalf("gateway.New: %v", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- gw.Run(ctx) }()
+	stopped := false
+	e.stop = func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Errorf("gateway.Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Errorf("gateway did not stop within 30s")
+		}
+		if err := store.Close(); err != nil {
+			t.Errorf("close registry: %v", err)
+		}
+	}
+	t.Cleanup(e.stop)
+	deadline := time.Now().Add(wait)
+	for !gw.Connected() {
+		if time.Now().After(deadline) {
+			t.Fatalf("gateway did not connect to Prosody\n%s", e.xmpp.Log())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func (e *env) client(name string) *xmpptest.Client {
+	e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	return xmpptest.Dial(e.t, ctx, e.xmpp.C2SAddr, jid.MustParse(name+"@"+serverDomain), name+"-pw")
+}
+
+// submitRegistration sends the registration form and returns the answer.
+func submitRegistration(t testing.TB, c *xmpptest.Client, values map[string]string) *xmpptest.Stanza {
+	t.Helper()
+	var b strings.Builder
+	b.WriteString(`<iq type='set' to='` + gwDomain + `' id='reg'><query xmlns='jabber:iq:register'><x xmlns='jabber:x:data' type='submit'><field var='FORM_TYPE' type='hidden'><value>jabber:iq:register</value></field>`)
+	for k, v := range values {
+		b.WriteString(`<field var='` + k + `'><value>` + v + `</value></field>`)
+	}
+	b.WriteString(`</x></query></iq>`)
+	return c.IQ(t, wait, b.String())
+}
+
+// register registers c with its mailbox and waits until the transport
+// shows the mailbox as connected.
+func (e *env) register(c *xmpptest.Client, mailbox, password string) {
+	e.t.Helper()
+	c.SendRaw(e.t, `<presence/>`)
+	res := submitRegistration(e.t, c, map[string]string{"address": mailbox + "@" + e.mail.Domain(), "password": password})
+	if res.Type != "result" {
+		e.t.Fatalf("registration failed: %s", res)
+	}
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, "subscribe"))
+	c.SendRaw(e.t, `<presence to='`+gwDomain+`' type='subscribed'/>`)
+	c.SendRaw(e.t, `<presence to='`+gwDomain+`' type='subscribe'/>`)
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, "subscribed"))
+	c.Expect(e.t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+}
+
+// contactJID is the JID of a mail address on the gateway.
+func contactJID(addr string) string {
+	local, err := address.Encode(addr)
+	if err != nil {
+		panic(err)
+	}
+	return local + "@" + gwDomain
+}
+
+// chatFrom matches a chat message from a mail address.
+func chatFrom(addr string) func(*xmpptest.Stanza) bool {
+	return func(s *xmpptest.Stanza) bool {
+		return s.XMLName.Local == "message" && s.Type == "chat" && strings.EqualFold(s.From, contactJID(addr))
+	}
+}
+
+// rawMail builds a simple RFC 5322 mail.
+func rawMail(from, to, subject, body string, headers ...string) []byte {
+	var b strings.Builder
+	fmt.Fprintf(&b, "From: %s\r\nTo: %s\r\nSubject: %s\r\nDate: %s\r\nMessage-ID: <%d@sender.test>\r\n", from, to, subject, time.Now().Format(time.RFC1123Z), time.Now().UnixNano())
+	for _, h := range headers {
+		b.WriteString(h + "\r\n")
+	}
+	b.WriteString("\r\n" + body + "\r\n")
+	return []byte(b.String())
+}
