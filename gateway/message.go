@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"encoding/xml"
 	"errors"
 
 	"mellium.im/xmpp/stanza"
@@ -147,7 +148,18 @@ func (u *user) deliverMessage(m transports.Message) error {
 	if typ == "" {
 		typ = string(transports.Chat)
 	}
-	return u.send(messageOut{From: from, To: u.jid.String(), ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread})
+	out := messageOut{From: from, To: u.jid.String(), ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
+	if m.ID != "" {
+		// A stable id from the network lets clients drop a repeat (XEP-0359).
+		out.Payload = originID{ID: m.ID}
+	}
+	return u.send(out)
+}
+
+// originID is the XEP-0359 origin-id of a message.
+type originID struct {
+	XMLName xml.Name `xml:"urn:xmpp:sid:0 origin-id"`
+	ID      string   `xml:"id,attr"`
 }
 
 // bounce returns a message the legacy network could not deliver to the user

@@ -16,7 +16,6 @@ const maxReferences = 10
 
 // outgoing is a mail ready to send, with what the thread store needs.
 type outgoing struct {
-	id      string // the XMPP message id
 	to      string
 	thread  string
 	msgID   string

@@ -97,7 +97,9 @@ func TestRejectedRecipient(t *testing.T) {
 	e.register(c, "alice", "alice-mail")
 	nobody := "nobody@" + e.mail.Domain()
 	c.SendRaw(t, `<message to='`+contactJID(nobody)+`' type='chat' id='r1'><body>anyone?</body></message>`)
-	s := c.Expect(t, wait, func(s *xmpptest.Stanza) bool { return s.XMLName.Local == "message" && s.Type == "error" && s.ID == "r1" })
+	s := c.Expect(t, wait, func(s *xmpptest.Stanza) bool {
+		return s.XMLName.Local == "message" && s.Type == "error" && s.ID == "r1"
+	})
 	if s.ErrorCondition() != "item-not-found" || !strings.Contains(s.Inner, nobody) {
 		t.Errorf("rejected recipient: %s", s)
 	}

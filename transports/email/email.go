@@ -242,6 +242,12 @@ func (t *Transport) Login(ctx context.Context, req transports.LoginRequest) (tra
 	if err != nil {
 		return nil, err
 	}
+	// Fix the INBOX position now: mail that arrives from here on is
+	// delivered, even if the session ends before the watcher starts.
+	if _, err := s.syncCursor(c); err != nil {
+		c.Close()
+		return nil, &transports.Error{Kind: transports.Unreachable, Text: "cannot open the INBOX", Err: err}
+	}
 	s.start(c)
 	return s, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -66,8 +67,12 @@ func newEnv(t testing.TB, tune ...func(*email.Config)) *env {
 		f(&e.cfg)
 	}
 	t.Cleanup(func() {
+		if d := os.Getenv("PASSERELLE_DEBUG_DIR"); d != "" && t.Failed() {
+			raw, _ := os.ReadFile(filepath.Join(e.xmpp.RunDir, "prosody.log"))
+			_ = os.WriteFile(filepath.Join(d, "prosody.log"), raw, 0o644)
+		}
 		if t.Failed() {
-			t.Logf("gateway log:\n%s\nmail log:\n%s", tail(e.logs.String(), 5000), e.mail.Log())
+			t.Logf("gateway log:\n%s\nmail log:\n%s\nprosody log:\n%s", tail(e.logs.String(), 5000), e.mail.Log(), tail(e.xmpp.Log(), 5000))
 		}
 	})
 	e.start()

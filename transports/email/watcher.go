@@ -87,33 +87,14 @@ func (s *Session) sleep(failures int) bool {
 // watch follows the INBOX on one connection until it fails or the session
 // ends.
 func (s *Session) watch(c *imapclient.Client, connected func()) error {
-	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
-	if err != nil {
-		return fmt.Errorf("select INBOX: %w", err)
-	}
-	cur, err := s.loadCursor()
+	cur, err := s.syncCursor(c)
 	if err != nil {
 		return err
-	}
-	if cur.Validity != sel.UIDValidity {
-		last, err := lastUID(c, sel)
-		if err != nil {
-			return err
-		}
-		if cur.Validity != 0 {
-			// The server renumbered the mailbox: old UIDs mean nothing now.
-			// Start after the current mail rather than flood the user.
-			s.log.Warn("email: UIDVALIDITY changed; skipping the mail already there", "old", cur.Validity, "new", sel.UIDValidity, "last_uid", last)
-			s.deliver(transports.Message{Type: transports.Chat, Body: "Your mailbox was renumbered by the mail server (UIDVALIDITY changed). Mail that was already there is not delivered again; new mail arrives as before."})
-		}
-		cur = cursor{Validity: sel.UIDValidity, Last: last}
-		if err := s.saveCursor(cur); err != nil {
-			return err
-		}
 	}
 	connected()
 	s.setConnected(true, "")
 	canIdle := c.Caps().Has(imap.CapIdle)
+	s.log.Debug("email: watching INBOX", "uidvalidity", cur.Validity, "last_uid", cur.Last, "idle", canIdle)
 	for {
 		if err := s.catchUp(c, &cur); err != nil {
 			return err
@@ -122,6 +103,32 @@ func (s *Session) watch(c *imapclient.Client, connected func()) error {
 			return err
 		}
 	}
+}
+
+// syncCursor selects INBOX and returns the stored position in it. With
+// none stored yet (the first login) or for another mailbox generation, the
+// position starts after the mail already there.
+func (s *Session) syncCursor(c *imapclient.Client) (cursor, error) {
+	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
+	if err != nil {
+		return cursor{}, fmt.Errorf("select INBOX: %w", err)
+	}
+	cur, err := s.loadCursor()
+	if err != nil || cur.Validity == sel.UIDValidity {
+		return cur, err
+	}
+	last, err := lastUID(c, sel)
+	if err != nil {
+		return cursor{}, err
+	}
+	if cur.Validity != 0 {
+		// The server renumbered the mailbox: old UIDs mean nothing now.
+		// Start after the current mail rather than flood the user.
+		s.log.Warn("email: UIDVALIDITY changed; skipping the mail already there", "old", cur.Validity, "new", sel.UIDValidity, "last_uid", last)
+		s.deliver(transports.Message{Type: transports.Chat, Body: "Your mailbox was renumbered by the mail server (UIDVALIDITY changed). Mail that was already there is not delivered again; new mail arrives as before."})
+	}
+	cur = cursor{Validity: sel.UIDValidity, Last: last}
+	return cur, s.saveCursor(cur)
 }
 
 // lastUID is the UID of the newest mail in the selected mailbox.
@@ -189,6 +196,9 @@ func (s *Session) catchUp(c *imapclient.Client, cur *cursor) error {
 		}
 	}
 	slices.Sort(uids)
+	if len(uids) > 0 {
+		s.log.Debug("email: new mail", "count", len(uids), "after_uid", cur.Last)
+	}
 	section := &imap.FetchItemBodySection{Peek: true}
 	for len(uids) > 0 {
 		chunk := uids[:min(len(uids), fetchChunk)]
