@@ -4,7 +4,7 @@
 # and the Go linters.
 set -euo pipefail
 
-packages=(prosody ngircd)
+packages=(prosody ngircd dovecot-imapd dovecot-lmtpd postfix)
 staticcheck_version=v0.8.2
 
 sudo=""
@@ -21,6 +21,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
 		$sudo chmod 755 /usr/sbin/policy-rc.d
 	fi
+	# Postfix asks how to configure itself: the tests bring their own config.
+	echo "postfix postfix/main_mailer_type select No configuration" | $sudo debconf-set-selections
 	$sudo apt-get -o DPkg::Lock::Timeout=600 update -q
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
