@@ -9,6 +9,7 @@ import (
 	"github.com/emersion/go-message/mail"
 
 	"passerelle.dev/passerelle/internal/xmpptest"
+	"passerelle.dev/passerelle/transports/email"
 )
 
 // TestRegistration: a good password is accepted, a wrong one and an
@@ -195,4 +196,35 @@ func mailBody(t testing.TB, raw []byte) string {
 	var b bytes.Buffer
 	_, _ = b.ReadFrom(p.Body)
 	return strings.TrimRight(strings.ReplaceAll(b.String(), "\r\n", "\n"), "\n")
+}
+
+// TestWhileOffline: with while_offline, mail that arrives while the user is
+// offline waits in the XMPP server's offline storage.
+func TestWhileOffline(t *testing.T) {
+	e := newEnv(t, func(c *email.Config) { c.WhileOffline = true })
+	c := e.client("alice")
+	e.register(c, "alice", "alice-mail")
+	c.Close()
+	alice := "alice@" + e.mail.Domain()
+	e.mail.Deliver(t, alice, rawMail("carol@elsewhere.example", alice, "While you were out", "Call me back."))
+	time.Sleep(1500 * time.Millisecond) // Dovecot tells IDLE clients after 0.5 s
+	// A gateway restart while the user is away logs them in again too.
+	e.stop()
+	e.start()
+	e.mail.Deliver(t, alice, rawMail("carol@elsewhere.example", alice, "Again", "Still there?"))
+	time.Sleep(1500 * time.Millisecond)
+
+	c = e.client("alice")
+	c.SendRaw(t, `<presence/>`)
+	for _, want := range []string{"Call me back.", "Still there?"} {
+		m := c.Expect(t, wait, chatFrom("carol@elsewhere.example"))
+		if m.Text("", "body") != want {
+			t.Errorf("offline message = %q, want %q", m.Text("", "body"), want)
+		}
+		// Stored by the XMPP server while the user was away, not fetched
+		// at their return.
+		if !m.Has("urn:xmpp:delay", "delay") {
+			t.Errorf("not from offline storage: %s", m)
+		}
+	}
 }
