@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -41,6 +42,7 @@ type env struct {
 
 type envOptions struct {
 	allowed func(string) bool
+	admins  []string
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -79,6 +81,7 @@ func (e *env) start(opts envOptions) {
 		Transport:     e.net,
 		Store:         store,
 		Allowed:       opts.allowed,
+		IsAdmin:       func(j string) bool { return slices.Contains(opts.admins, j) },
 		ReconnectMin:  50 * time.Millisecond,
 		ReconnectMax:  500 * time.Millisecond,
 		PingInterval:  time.Second,

@@ -38,6 +38,9 @@ type Config struct {
 	// Allowed reports whether users of an XMPP domain may use the gateway.
 	// Nil allows every domain.
 	Allowed func(domain string) bool
+	// IsAdmin reports whether a bare JID may run the admin commands. Nil
+	// means nobody may.
+	IsAdmin func(bareJID string) bool
 	// Logger receives the gateway's logs; slog.Default() if nil.
 	Logger *slog.Logger
 	// ReconnectMin and ReconnectMax bound the reconnection backoff.
@@ -58,6 +61,7 @@ type Config struct {
 // Gateway serves one transport on one component domain.
 type Gateway struct {
 	cfg    Config
+	stats  stats
 	domain jid.JID
 	info   transports.Info
 	log    *slog.Logger
@@ -101,6 +105,7 @@ func New(cfg Config) (*Gateway, error) {
 		cfg:    cfg,
 		domain: domain,
 		info:   info,
+		stats:  stats{started: time.Now()},
 		log:    cfg.Logger.With("transport", domain.String()),
 		users:  make(map[string]*user),
 	}

@@ -17,8 +17,11 @@ func (u *user) handleMessage(ev stanzaEvent) {
 	case s.Type == "error":
 		u.log.Debug("the user's client bounced a message", "to", s.ToRaw)
 		return
+	case ev.legacy == "" && (s.Type == "chat" || s.Type == "normal" || s.Type == ""):
+		u.handleChatCommand(ev)
+		return
 	case ev.legacy == "":
-		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "The transport itself takes no messages; write to a contact's address."))
+		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "The transport takes chat commands only; write to a contact's address."))
 		return
 	case s.Type == "groupchat":
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Not a group chat."))
@@ -60,6 +63,7 @@ func (u *user) handleMessage(ev stanzaEvent) {
 		return
 	}
 	u.senders.add(s.ID, s.FromRaw)
+	u.g.stats.toLegacy.Add(1)
 }
 
 // recentSenders remembers which resource sent the last messages, by id, so
@@ -148,6 +152,7 @@ func (u *user) deliverMessage(m transports.Message) error {
 	if typ == "" {
 		typ = string(transports.Chat)
 	}
+	u.g.stats.fromLegacy.Add(1)
 	out := messageOut{From: from, To: u.jid.String(), ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
 	if m.ID != "" {
 		// A stable id from the network lets clients drop a repeat (XEP-0359).
@@ -192,6 +197,10 @@ func (u *user) handleIQ(ev stanzaEvent) {
 	switch {
 	case ev.legacy == "" && p.Space == nsRegister && p.Local == "query":
 		u.handleRegister(s)
+	case ev.legacy == "" && s.Type == "set" && p.Space == nsCommands && p.Local == "command":
+		u.handleAdhoc(s)
+	case ev.legacy == "" && s.Type == "get" && p.Space == nsDiscoItems && p.Local == "query":
+		u.g.replyResult(s, u.commandItems())
 	case ev.legacy != "" && s.Type == "get" && p.Space == nsDiscoInfo && p.Local == "query":
 		u.g.replyResult(s, contactDiscoInfo(ev.legacy))
 	default:

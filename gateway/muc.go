@@ -262,6 +262,7 @@ func (u *user) handleRoomMessage(ev stanzaEvent) {
 		return
 	}
 	u.senders.add(s.ID, s.FromRaw)
+	u.g.stats.toLegacy.Add(1)
 	if nick != "" || m.Body == "" {
 		// A subject shows once the network confirms it.
 		return
@@ -418,6 +419,7 @@ func (u *user) roomMessage(m transports.Message) {
 	if r == nil || !r.joined {
 		return
 	}
+	u.g.stats.fromLegacy.Add(1)
 	for res := range r.resources {
 		_ = u.send(messageOut{From: r.occupantJID(m.Nick), To: res, ID: m.ID, Type: "groupchat", Subject: m.Subject, Body: m.Body})
 	}

@@ -63,17 +63,45 @@ func (u *user) handleRegister(s *inbound) {
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Unreadable registration: "+err.Error()))
 		return
 	}
+	reply := func(e *stanza.Error) {
+		if e != nil {
+			u.g.replyError(s, *e)
+		} else {
+			u.g.replyResult(s, nil)
+		}
+	}
 	if q.Remove != nil {
-		u.unregister(s)
+		reply(u.unregister())
 		return
 	}
+	raw := make(map[string]string)
+	if q.Form != nil {
+		for _, f := range u.g.info.Fields {
+			if v, ok := q.Form.Raw(f.Name); ok && len(v) > 0 {
+				raw[f.Name] = v[0]
+			}
+		}
+	} else {
+		for _, l := range q.Legacy {
+			raw[l.XMLName.Local] = l.Value
+		}
+	}
+	u.register(raw, reply)
+}
+
+// register checks submitted values and has the transport prove them;
+// reply gets the outcome, from the user's loop, once it is known. Every
+// front end (XEP-0077, ad-hoc and chat commands) registers through here.
+func (u *user) register(raw map[string]string, reply func(*stanza.Error)) {
 	if u.regInFlight {
-		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.UnexpectedRequest, "A registration is already in progress."))
+		e := stanzaErr(stanza.Wait, stanza.UnexpectedRequest, "A registration is already in progress.")
+		reply(&e)
 		return
 	}
-	values, err := u.submittedValues(q)
+	values, err := u.submittedValues(raw)
 	if err != nil {
-		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.NotAcceptable, err.Error()))
+		e := stanzaErr(stanza.Modify, stanza.NotAcceptable, err.Error())
+		reply(&e)
 		return
 	}
 	var previous transports.Values
@@ -88,7 +116,7 @@ func (u *user) handleRegister(s *inbound) {
 		defer cancel()
 		stored, err := u.g.cfg.Transport.Register(ctx, req)
 		select {
-		case u.events <- registerDone{iq: s, values: stored, err: err}:
+		case u.events <- registerDone{reply: reply, values: stored, err: err}:
 		case <-u.done:
 		}
 	}()
@@ -151,21 +179,8 @@ func (u *user) registrationForm() registerQuery {
 	return q
 }
 
-// submittedValues reads and checks a registration submission against the
-// transport's fields.
-func (u *user) submittedValues(q registerSubmit) (transports.Values, error) {
-	raw := make(map[string]string)
-	if q.Form != nil {
-		for _, f := range u.g.info.Fields {
-			if v, ok := q.Form.Raw(f.Name); ok && len(v) > 0 {
-				raw[f.Name] = v[0]
-			}
-		}
-	} else {
-		for _, l := range q.Legacy {
-			raw[l.XMLName.Local] = l.Value
-		}
-	}
+// submittedValues checks submitted values against the transport's fields.
+func (u *user) submittedValues(raw map[string]string) (transports.Values, error) {
 	values := make(transports.Values)
 	var problems []string
 	for _, f := range u.g.info.Fields {
@@ -248,7 +263,8 @@ func (u *user) registerFinished(ev registerDone) {
 	u.regInFlight = false
 	if ev.err != nil {
 		u.log.Info("registration refused", "err", ev.err)
-		u.g.replyError(ev.iq, transportError(ev.err))
+		e := transportError(ev.err)
+		ev.reply(&e)
 		return
 	}
 	r := registry.Registration{
@@ -268,13 +284,14 @@ func (u *user) registerFinished(ev registerDone) {
 	defer cancel()
 	if err := u.g.cfg.Store.PutRegistration(ctx, r); err != nil {
 		u.log.Error("cannot store a registration", "err", err)
-		u.g.replyError(ev.iq, stanzaErr(stanza.Wait, stanza.InternalServerError, "The registration could not be stored."))
+		e := stanzaErr(stanza.Wait, stanza.InternalServerError, "The registration could not be stored.")
+		ev.reply(&e)
 		return
 	}
 	isNew := u.reg == nil
 	u.reg = &r
 	u.log.Info("registered", "new", isNew)
-	u.g.replyResult(ev.iq, nil)
+	ev.reply(nil)
 	if isNew {
 		// XEP-0100 §4.1.1: ask to see the user's presence. (A probe now would
 		// be answered "unsubscribed" and cancel the pending request.)
@@ -299,10 +316,10 @@ func (u *user) registerFinished(ev registerDone) {
 
 // unregister deletes all of the user's data for this transport, logs them
 // out and removes the transport and its contacts from their roster.
-func (u *user) unregister(s *inbound) {
+func (u *user) unregister() *stanza.Error {
 	if u.reg == nil {
-		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "You are not registered."))
-		return
+		e := stanzaErr(stanza.Cancel, stanza.ItemNotFound, "You are not registered.")
+		return &e
 	}
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
@@ -312,8 +329,8 @@ func (u *user) unregister(s *inbound) {
 	}
 	if err := u.g.cfg.Store.DeleteRegistration(ctx, u.jid.String(), u.g.domain.String()); err != nil && !errors.Is(err, registry.ErrNotFound) {
 		u.log.Error("cannot delete a registration", "err", err)
-		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.InternalServerError, "The registration could not be removed."))
-		return
+		e := stanzaErr(stanza.Wait, stanza.InternalServerError, "The registration could not be removed.")
+		return &e
 	}
 	u.saved = nil // deleted with the registration
 	u.dropRooms("You unregistered from " + u.g.domain.String() + ".")
@@ -321,7 +338,6 @@ func (u *user) unregister(s *inbound) {
 	u.reg = nil
 	clear(u.resources)
 	u.log.Info("unregistered")
-	u.g.replyResult(s, nil)
 	for _, c := range contacts {
 		if from, err := u.g.contactJID(c.Address); err == nil {
 			_ = u.send(presenceOut{From: from, To: u.jid.String(), Type: "unsubscribe"})
@@ -330,4 +346,5 @@ func (u *user) unregister(s *inbound) {
 	}
 	_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "unsubscribe"})
 	_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "unsubscribed"})
+	return nil
 }

@@ -20,6 +20,7 @@ var domainFeatures = []string{
 	nsRegister,
 	nsGateway,
 	nsDataForms,
+	nsCommands,
 }
 
 type discoInfo struct {
@@ -37,6 +38,7 @@ type discoItems struct {
 
 type discoItem struct {
 	JID  string `xml:"jid,attr"`
+	Node string `xml:"node,attr,omitempty"`
 	Name string `xml:"name,attr,omitempty"`
 }
 
@@ -65,13 +67,29 @@ func (g *Gateway) servePublic(s *inbound) bool {
 			Node string `xml:"node,attr"`
 		}
 		_, _ = s.decodeChild(p, &q)
-		if q.Node != "" {
+		switch {
+		case q.Node == nsCommands:
+			g.replyResult(s, discoInfo{Node: nsCommands, Identities: []info.Identity{{Category: "automation", Type: "command-list", Name: "Commands"}}})
+		case q.Node != "":
+			for _, c := range g.commands() {
+				if c.node == q.Node {
+					g.replyResult(s, commandInfo(c))
+					return true
+				}
+			}
 			g.replyError(s, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "No such node."))
-			return true
+		default:
+			g.replyResult(s, g.discoInfo())
 		}
-		g.replyResult(s, g.discoInfo())
 	case s.Type == "get" && p.Space == nsDiscoItems && p.Local == "query":
-		g.replyResult(s, discoItems{})
+		var q struct {
+			Node string `xml:"node,attr"`
+		}
+		_, _ = s.decodeChild(p, &q)
+		if q.Node == nsCommands {
+			return false // the list depends on who asks: the user's loop answers
+		}
+		g.replyResult(s, discoItems{Node: q.Node})
 	case s.Type == "get" && p == pingName:
 		g.replyResult(s, nil)
 	case s.Type == "get" && p.Space == nsVersion && p.Local == "query":

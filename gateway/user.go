@@ -6,9 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"mellium.im/xmpp/jid"
+	"mellium.im/xmpp/stanza"
 
 	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports"
@@ -52,7 +54,7 @@ type loginDone struct {
 
 // registerDone reports the end of an asynchronous Register.
 type registerDone struct {
-	iq     *inbound
+	reply  func(*stanza.Error)
 	values transports.Values
 	err    error
 }
@@ -65,6 +67,10 @@ type retryLogin struct{}
 
 // wakeUp logs in a registered user of an always-on transport.
 type wakeUp struct{}
+
+// runsExpired wakes the loop when command runs may have expired, so that
+// an otherwise idle loop can end.
+type runsExpired struct{}
 
 // user is one XMPP user's state on one transport. Only the goroutine running
 // run touches the fields below the channels.
@@ -103,6 +109,10 @@ type user struct {
 	seen        map[string]bool      // resources seen available since the loop started
 	requests    map[string]*inbound  // stanzas waiting for a transports.Done, by id
 	nextRequest uint64
+
+	runs    map[string]*cmdRun // commands being run, by session id
+	nextRun uint64
+	snap    atomic.Pointer[userSnap] // for other goroutines: see publish
 }
 
 func newUser(g *Gateway, bare jid.JID) *user {
@@ -121,6 +131,7 @@ func newUser(g *Gateway, bare jid.JID) *user {
 		rooms:     make(map[string]*room),
 		seen:      make(map[string]bool),
 		requests:  make(map[string]*inbound),
+		runs:      make(map[string]*cmdRun),
 	}
 }
 
@@ -144,6 +155,7 @@ func (u *user) run() {
 		select {
 		case ev := <-u.events:
 			u.handleSafely(ev)
+			u.publish()
 		case <-u.quit:
 			u.logout("The gateway is shutting down.")
 			u.exit(true)
@@ -171,7 +183,8 @@ func (u *user) exit(force bool) bool {
 }
 
 func (u *user) idle() bool {
-	return !u.wantSession() && u.sess == nil && !u.loggingIn && u.inFlight == 0
+	u.expireRuns()
+	return !u.wantSession() && u.sess == nil && !u.loggingIn && u.inFlight == 0 && len(u.runs) == 0
 }
 
 // wantSession reports whether the user needs a legacy session: a resource
@@ -207,6 +220,10 @@ func (u *user) handleSafely(ev event) {
 		u.registerFinished(ev)
 	case reconnected:
 		u.announce()
+	case adminAction:
+		u.adminAction(ev)
+	case announceEv:
+		u.announced(ev)
 	case wakeUp:
 		if u.reg != nil && u.sess == nil && !u.loggingIn && u.retry == nil {
 			u.login()

@@ -79,6 +79,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			Transport:    trs[i],
 			Store:        store,
 			Allowed:      allowFunc(&live, tc.Domain),
+			IsAdmin:      func(j string) bool { return live.Load().IsAdmin(j) },
 			Logger:       log,
 			ReconnectMin: cfg.XMPP.ReconnectMin,
 			ReconnectMax: cfg.XMPP.ReconnectMax,

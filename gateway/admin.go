@@ -1,0 +1,122 @@
+package gateway
+
+import (
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"mellium.im/xmpp/jid"
+
+	"passerelle.dev/passerelle/registry"
+)
+
+// stats are the gateway's counters for the admin statistics.
+type stats struct {
+	started    time.Time
+	toLegacy   atomic.Int64 // messages sent to the legacy network
+	fromLegacy atomic.Int64 // messages delivered from it
+}
+
+// userSnap is a user's state as other goroutines may read it: the user's
+// loop publishes one after each event.
+type userSnap struct {
+	session   string
+	connected bool
+	resources int
+	rooms     int
+}
+
+// publish updates the user's snapshot.
+func (u *user) publish() {
+	s := &userSnap{resources: len(u.resources), rooms: len(u.rooms), connected: u.sess != nil && u.status.Connected}
+	switch {
+	case u.loggingIn:
+		s.session = "logging in"
+	case s.connected:
+		s.session = "connected"
+	case u.sess != nil:
+		s.session = "not connected: " + u.status.Message
+	default:
+		s.session = "none"
+	}
+	u.snap.Store(s)
+}
+
+// snapshot returns a running user's snapshot, or nil.
+func (g *Gateway) snapshot(bare string) *userSnap {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if u := g.users[bare]; u != nil {
+		return u.snap.Load()
+	}
+	return nil
+}
+
+// adminAction is an admin's order, run by the target user's loop.
+type adminAction struct {
+	kind  string // "disconnect" or "remove"
+	force bool   // start the user's loop if it is not running
+}
+
+// dispatchTo queues ev for a user's loop; unless it is forced, only a
+// running loop gets it. It reports whether it was queued.
+func (g *Gateway) dispatchTo(bare string, ev adminAction) bool {
+	j, err := jid.Parse(strings.ToLower(bare))
+	if err != nil {
+		return false
+	}
+	if !ev.force && g.snapshot(j.Bare().String()) == nil {
+		return false
+	}
+	g.dispatch(j.Bare(), ev)
+	return true
+}
+
+func (u *user) adminAction(a adminAction) {
+	switch a.kind {
+	case "disconnect":
+		u.log.Info("disconnected by an administrator")
+		u.logout("An administrator closed your session.")
+	case "remove":
+		if u.reg == nil {
+			return
+		}
+		u.log.Info("removed by an administrator")
+		if e := u.unregister(); e != nil {
+			u.log.Error("cannot remove the user", "err", noteOf(e))
+		}
+	}
+}
+
+// announceEv is an admin's announcement to every online user.
+type announceEv struct{ body string }
+
+// announce sends body to every user online for the transport and returns
+// how many were sent it.
+func (g *Gateway) announce(body string) int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	n := 0
+	for _, u := range g.users {
+		if s := u.snap.Load(); s == nil || s.resources == 0 {
+			continue
+		}
+		select {
+		case u.events <- announceEv{body}:
+			n++
+		default:
+		}
+	}
+	return n
+}
+
+func (u *user) announced(a announceEv) {
+	if len(u.resources) == 0 {
+		return
+	}
+	_ = u.send(messageOut{From: u.g.domain.String(), To: u.jid.String(), ID: u.g.newID(), Type: "headline", Subject: "Announcement from " + u.g.cfg.Name, Body: a.body})
+}
+
+func registryPageSize(transport, after string, limit int) registry.ListOptions {
+	return registry.ListOptions{Transport: transport, After: after, Limit: limit}
+}

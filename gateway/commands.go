@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"sort"
+	"strconv"
+	"time"
+
+	"mellium.im/xmpp/stanza"
+
+	"passerelle.dev/passerelle/transports"
+)
+
+// A command is one action a user can take, declared once with its forms.
+// adhoc.go serves it as an XEP-0050 command, chatcmd.go as a chat command,
+// and registration is also XEP-0077 (register.go).
+type command struct {
+	node  string // the ad-hoc node
+	word  string // the chat keyword
+	name  string
+	admin bool
+	// when reports whether the command applies to the user now (nil: always).
+	when func(u *user) bool
+	// first returns the first stage.
+	first func(u *user) *stage
+}
+
+// stage is one step of a command: a form to fill, whose submit decides
+// what comes next. A stage without fields is submitted at once.
+type stage struct {
+	title        string
+	instructions string
+	fields       []transports.Field
+	values       transports.Values // current values shown in the form
+	// submit handles the stage's values and calls done exactly once, at
+	// once or later from the user's loop.
+	submit func(u *user, run *cmdRun, v transports.Values, done func(outcome))
+}
+
+// outcome is what follows a submitted stage: another stage, or the end
+// with a note. An error note with a stage asks again.
+type outcome struct {
+	next     *stage
+	note     string
+	noteType string // info, warn or error
+}
+
+func finished(note string) outcome { return outcome{note: note, noteType: "info"} }
+
+func failed(note string, again *stage) outcome {
+	return outcome{note: note, noteType: "error", next: again}
+}
+
+// cmdRun is one execution of a command by one resource.
+type cmdRun struct {
+	id      string
+	cmd     *command
+	from    string // the full JID that runs it
+	stage   *stage
+	prev    []*stage
+	values  transports.Values // collected over the stages
+	expires time.Time
+	busy    bool // a submission is being handled
+
+	// chat front end
+	chat   bool // run through chat messages
+	field  int  // the field being asked
+	warned bool // the warning about secrets in chat was given
+}
+
+// Limits on command runs.
+const (
+	maxCmdRuns = 10
+	cmdTTL     = 10 * time.Minute
+)
+
+// commandsFor lists the commands offered to the user, in a fixed order.
+func (u *user) commandsFor() []*command {
+	var out []*command
+	admin := u.isAdmin()
+	for _, c := range u.g.commands() {
+		if (c.admin && !admin) || (c.when != nil && !c.when(u)) {
+			continue
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func (u *user) isAdmin() bool {
+	return u.g.cfg.IsAdmin != nil && u.g.cfg.IsAdmin(u.jid.String())
+}
+
+// findCommand returns a command by node or chat word, if the user may run
+// it now.
+func (u *user) findCommand(key string) (*command, bool) {
+	for _, c := range u.commandsFor() {
+		if c.node == key || c.word == key {
+			return c, true
+		}
+	}
+	return nil, false
+}
+
+// startRun begins a command for a resource.
+func (u *user) startRun(c *command, from string) *cmdRun {
+	u.expireRuns()
+	if len(u.runs) >= maxCmdRuns {
+		oldest := ""
+		for id, r := range u.runs {
+			if oldest == "" || r.expires.Before(u.runs[oldest].expires) {
+				oldest = id
+			}
+		}
+		delete(u.runs, oldest)
+	}
+	u.nextRun++
+	r := &cmdRun{
+		id:      strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(u.nextRun, 10),
+		cmd:     c,
+		from:    from,
+		values:  transports.Values{},
+		expires: time.Now().Add(cmdTTL),
+	}
+	r.stage = c.first(u)
+	u.runs[r.id] = r
+	time.AfterFunc(cmdTTL+time.Second, func() {
+		select {
+		case u.events <- runsExpired{}:
+		case <-u.done:
+		}
+	})
+	return r
+}
+
+func (u *user) expireRuns() {
+	now := time.Now()
+	for id, r := range u.runs {
+		if now.After(r.expires) && !r.busy {
+			delete(u.runs, id)
+		}
+	}
+}
+
+// submitStage checks a stage's values and hands them to its submit; done
+// gets the outcome. The run ends unless the outcome has a next stage.
+func (u *user) submitStage(r *cmdRun, v transports.Values, done func(outcome)) {
+	st := r.stage
+	clean := transports.Values{}
+	var problems []string
+	for _, f := range st.fields {
+		val := v[f.Name]
+		if val == "" && f.Kind == transports.Secret {
+			val = st.values[f.Name] // an empty secret keeps the current one
+		}
+		if err := checkValue(f, &val); err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		clean[f.Name] = val
+		r.values[f.Name] = val
+	}
+	if len(problems) > 0 {
+		done(failed(joinProblems(problems), st))
+		return
+	}
+	r.busy = true
+	r.expires = time.Now().Add(cmdTTL)
+	st.submit(u, r, clean, func(o outcome) {
+		r.busy = false
+		if o.next != nil {
+			if o.next != st {
+				r.prev = append(r.prev, st)
+			}
+			r.stage = o.next
+		} else {
+			delete(u.runs, r.id)
+		}
+		done(o)
+	})
+}
+
+func joinProblems(p []string) string {
+	sort.Strings(p)
+	out := ""
+	for i, s := range p {
+		if i > 0 {
+			out += "; "
+		}
+		out += s
+	}
+	return out + "."
+}
+
+// noteOf is the text of a stanza error for a note.
+func noteOf(e *stanza.Error) string {
+	if t := e.Text[""]; t != "" {
+		return t
+	}
+	return string(e.Condition)
+}
