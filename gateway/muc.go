@@ -4,6 +4,7 @@ import (
 	"context"
 	"sort"
 	"strconv"
+	"time"
 
 	"mellium.im/xmpp/stanza"
 
@@ -173,6 +174,45 @@ func (u *user) leaveRoom(r *room, res, reason string) {
 		u.saveRoom(r)
 		return
 	}
+	if u.reg != nil && u.reg.Fields[transports.FieldKeepRooms] == "true" {
+		// Going offline sends unavailable presence to the transport and
+		// to the rooms in no set order: decide a little later whether the
+		// user left the room or went offline.
+		time.AfterFunc(keepRoomsDelay, func() {
+			select {
+			case u.events <- leaveCheck{room: r, res: res, reason: reason}:
+			case <-u.done:
+			}
+		})
+		return
+	}
+	u.partRoom(r, reason)
+}
+
+// keepRoomsDelay is how long a room without resources waits before the
+// gateway decides whether the user left it or went offline.
+const keepRoomsDelay = 2 * time.Second
+
+// leaveCheck decides the fate of a room whose last resource left.
+type leaveCheck struct {
+	room        *room
+	res, reason string
+}
+
+func (u *user) checkLeave(c leaveCheck) {
+	r := c.room
+	if u.rooms[r.addr] != r || len(r.resources) > 0 {
+		return // back in the room, or gone already
+	}
+	if _, online := u.resources[c.res]; online {
+		u.partRoom(r, c.reason) // left the room while staying online
+		return
+	}
+	u.log.Info("keeping a room joined while the user is offline", "room", r.addr)
+}
+
+// partRoom leaves a room on the network and forgets it.
+func (u *user) partRoom(r *room, reason string) {
 	delete(u.rooms, r.addr)
 	u.forgetRoom(r.addr)
 	if rs, ok := u.roomSession(); ok {

@@ -290,6 +290,14 @@ func (u *user) registerFinished(ev registerDone) {
 	}
 	isNew := u.reg == nil
 	u.reg = &r
+	if r.Fields[transports.FieldKeepRooms] != "true" {
+		// Rooms kept while the user was away are left now.
+		for _, rm := range u.sortedRooms() {
+			if len(rm.resources) == 0 {
+				u.partRoom(rm, "")
+			}
+		}
+	}
 	u.log.Info("registered", "new", isNew)
 	ev.reply(nil)
 	if isNew {

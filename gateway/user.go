@@ -220,6 +220,8 @@ func (u *user) handleSafely(ev event) {
 		u.registerFinished(ev)
 	case reconnected:
 		u.announce()
+	case leaveCheck:
+		u.checkLeave(ev)
 	case adminAction:
 		u.adminAction(ev)
 	case announceEv:

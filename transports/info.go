@@ -22,6 +22,11 @@ type Info struct {
 	AlwaysOn bool
 }
 
+// FieldKeepRooms names a Bool registration field that a transport with
+// rooms may offer: when it is true, the user's rooms stay joined on the
+// network while the user is offline.
+const FieldKeepRooms = "keep_rooms"
+
 // FieldKind is the type of a registration field.
 type FieldKind int
 

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"strconv"
 	"strings"
 	"time"
 
@@ -138,15 +139,17 @@ func (c Config) checkSecurity(s string) error {
 
 // Registration field names.
 const (
-	fieldAddress      = "address"
-	fieldPassword     = "password"
-	fieldUsername     = "username"
-	fieldIMAPHost     = "imap_host"
-	fieldIMAPPort     = "imap_port"
-	fieldIMAPSecurity = "imap_security"
-	fieldSMTPHost     = "smtp_host"
-	fieldSMTPPort     = "smtp_port"
-	fieldSMTPSecurity = "smtp_security"
+	fieldAddress       = "address"
+	fieldPassword      = "password"
+	fieldUsername      = "username"
+	fieldIMAPHost      = "imap_host"
+	fieldIMAPPort      = "imap_port"
+	fieldIMAPSecurity  = "imap_security"
+	fieldSMTPHost      = "smtp_host"
+	fieldSMTPPort      = "smtp_port"
+	fieldSMTPSecurity  = "smtp_security"
+	fieldSkipLists     = "skip_mailing_lists"
+	fieldSkipAutomated = "skip_automated"
 )
 
 // Info implements transports.Transport.
@@ -170,6 +173,8 @@ func (t *Transport) Info() transports.Info {
 			{Name: fieldSMTPHost, Label: "SMTP server", Kind: transports.Text},
 			{Name: fieldSMTPPort, Label: "SMTP port", Kind: transports.Text},
 			{Name: fieldSMTPSecurity, Label: "SMTP security", Kind: transports.List, Default: secTLS, Options: sec},
+			{Name: fieldSkipLists, Label: "Leave mailing-list mail out of chat", Kind: transports.Bool, Default: strconv.FormatBool(t.cfg.SkipMailingLists)},
+			{Name: fieldSkipAutomated, Label: "Leave automated mail out of chat", Kind: transports.Bool, Default: strconv.FormatBool(t.cfg.SkipAutomated)},
 		},
 		AddressPrompt: "Email address",
 		AddressDesc:   "The address of the person to write to, such as alice@example.com.",
@@ -222,7 +227,13 @@ func (t *Transport) Register(ctx context.Context, req transports.RegisterRequest
 	if err := acct.checkSMTP(ctx); err != nil {
 		return nil, err
 	}
-	return acct.values(), nil
+	stored := acct.values()
+	for _, k := range []string{fieldSkipLists, fieldSkipAutomated} {
+		if x := v[k]; x != "" {
+			stored[k] = x
+		}
+	}
+	return stored, nil
 }
 
 // Login implements transports.Transport: the IMAP login happens here, so a

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sort"
+	"strconv"
 	"sync"
 	"time"
 
@@ -40,6 +41,9 @@ type Session struct {
 	wake        chan struct{} // the IMAP server announced new mail
 	wg          sync.WaitGroup
 
+	skipLists bool // the user's filters, defaulting to the config's
+	skipAuto  bool
+
 	mu        sync.Mutex
 	closed    bool
 	watched   map[string]bool
@@ -72,6 +76,8 @@ func newSession(t *Transport, acct account, req transports.LoginRequest, log *sl
 	for _, c := range req.Contacts {
 		s.watched[c] = true
 	}
+	s.skipLists = flag(req.Values[fieldSkipLists], t.cfg.SkipMailingLists)
+	s.skipAuto = flag(req.Values[fieldSkipAutomated], t.cfg.SkipAutomated)
 	return s
 }
 
@@ -196,4 +202,12 @@ func (s *Session) setConnected(on bool, reason string) {
 	for _, c := range contacts {
 		s.deliver(transports.Presence{From: c, Available: on})
 	}
+}
+
+// flag reads a stored boolean, or the default when there is none.
+func flag(v string, def bool) bool {
+	if b, err := strconv.ParseBool(v); err == nil {
+		return b
+	}
+	return def
 }

@@ -240,7 +240,7 @@ func (s *Session) handleMail(validity, uid uint32, raw []byte) bool {
 		s.log.Warn("email: unreadable mail skipped", "uid", uid, "err", err)
 		return true
 	}
-	if (in.list && s.t.cfg.SkipMailingLists) || (in.auto && s.t.cfg.SkipAutomated) {
+	if (in.list && s.skipLists) || (in.auto && s.skipAuto) {
 		s.log.Debug("email: mail filtered out", "uid", uid, "list", in.list, "automated", in.auto)
 		return true
 	}

@@ -184,3 +184,38 @@ func TestTLS(t *testing.T) {
 		alice.ExpectNone(t, 500*time.Millisecond, selfPresence("#secure"))
 	})
 }
+
+// TestKeepRooms: with keep_rooms, going offline keeps the channels joined
+// on IRC (and away); coming back shows the room at once; leaving a room
+// while online still parts it.
+func TestKeepRooms(t *testing.T) {
+	e := newEnv(t)
+	bob := e.ircUser("bob")
+	bob.Join(t, "#stay")
+	bob.Join(t, "#part")
+	alice := e.client("alice", "phone")
+	e.register(alice, "alice", "keep_rooms", "true")
+	join(t, alice, "#stay", "alice")
+	join(t, alice, "#part", "alice")
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", "#part")))
+
+	// Leaving one room while online parts it, after the grace period.
+	alice.SendRaw(t, `<presence to='`+roomJID("#part")+`/alice' type='unavailable'/>`)
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("PART", "#part")))
+
+	alice.Close() // offline: the server sends unavailable presences
+	bob.ExpectNone(t, 3*time.Second, irctest.From("alice", func(m irctest.Message) bool { return m.Command == "PART" || m.Command == "QUIT" }))
+	bob.Send("NAMES #stay")
+	if m := bob.Expect(t, wait, irctest.Command("353")); !strings.Contains(m.Trailing(), "alice") {
+		t.Errorf("alice left #stay: %s", m.Raw)
+	}
+	bob.Send("PRIVMSG #stay :while you were away")
+
+	back := e.client("alice", "laptop")
+	back.SendRaw(t, `<presence/>`)
+	join(t, back, "#stay", "alice")
+	back.Expect(t, wait, occupant("#stay", "bob", ""))
+	bob.ExpectNone(t, 500*time.Millisecond, irctest.From("alice", irctest.Command("JOIN")))
+	bob.Send("PRIVMSG #stay :welcome back")
+	back.Expect(t, wait, groupchat("#stay", "bob", "welcome back"))
+}
