@@ -14,6 +14,7 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"passerelle.dev/passerelle/gateway"
+	"passerelle.dev/passerelle/internal/gwtest"
 	"passerelle.dev/passerelle/internal/testnet"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
@@ -67,55 +68,17 @@ func newEnv(t *testing.T, opts envOptions) *env {
 
 // start opens the store and runs a gateway until stopGateway or the test's end.
 func (e *env) start(opts envOptions) {
-	t := e.t
-	t.Helper()
-	store, err := registry.Open(e.dbPath, registry.Options{KeyFile: e.dbPath + ".key", Timeout: time.Second})
-	if err != nil {
-		t.Fatalf("open registry: %v", err)
-	}
-	e.store = store
-	gw, err := gateway.New(gateway.Config{
-		Domain:        gwDomain,
-		Secret:        gwSecret,
-		Server:        e.proxy.Addr,
-		Transport:     e.net,
-		Store:         store,
-		Allowed:       opts.allowed,
-		IsAdmin:       func(j string) bool { return slices.Contains(opts.admins, j) },
-		ReconnectMin:  50 * time.Millisecond,
-		ReconnectMax:  500 * time.Millisecond,
-		PingInterval:  time.Second,
-		LegacyTimeout: 2 * time.Second,
-		LoginRetry:    100 * time.Millisecond,
+	e.t.Helper()
+	g := gwtest.Start(e.t, gwtest.Options{
+		Domain:    gwDomain,
+		Secret:    gwSecret,
+		Server:    e.proxy.Addr,
+		Transport: e.net,
+		DBPath:    e.dbPath,
+		Allowed:   opts.allowed,
+		IsAdmin:   func(j string) bool { return slices.Contains(opts.admins, j) },
 	})
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	e.gw = gw
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	stopped := false
-	e.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway.Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("gateway did not stop within 30s")
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("close registry: %v", err)
-		}
-	}
-	t.Cleanup(e.stop)
-	e.waitConnected()
+	e.gw, e.store, e.stop = g.Gateway, g.Store, g.Stop
 }
 
 func (e *env) waitConnected() {

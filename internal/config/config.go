@@ -67,9 +67,9 @@ type file struct {
 	LogFormat string `toml:"log_format"`
 	XMPP      struct {
 		Server       string    `toml:"server"`
-		ReconnectMin *duration `toml:"reconnect_min"`
-		ReconnectMax *duration `toml:"reconnect_max"`
-		PingInterval *duration `toml:"ping_interval"`
+		ReconnectMin *Duration `toml:"reconnect_min"`
+		ReconnectMax *Duration `toml:"reconnect_max"`
+		PingInterval *Duration `toml:"ping_interval"`
 	} `toml:"xmpp"`
 	Database struct {
 		Path    string `toml:"path"`
@@ -90,10 +90,12 @@ type file struct {
 	} `toml:"transport"`
 }
 
-// duration is a TOML string such as "30s".
-type duration struct{ time.Duration }
+// Duration is a TOML string such as "30s"; transports use it in their
+// options too.
+type Duration struct{ time.Duration }
 
-func (d *duration) UnmarshalText(b []byte) error {
+// UnmarshalText implements encoding.TextUnmarshaler.
+func (d *Duration) UnmarshalText(b []byte) error {
 	v, err := time.ParseDuration(string(b))
 	if err != nil {
 		return fmt.Errorf("%q is not a duration (like \"30s\" or \"1m\")", b)

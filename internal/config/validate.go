@@ -131,7 +131,7 @@ func known(kinds []string) string {
 	return strings.Join(k, ", ")
 }
 
-func durationOr(d *duration, def time.Duration) time.Duration {
+func durationOr(d *Duration, def time.Duration) time.Duration {
 	if d == nil {
 		return def
 	}

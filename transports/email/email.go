@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/transports"
 )
 
@@ -33,15 +34,15 @@ type Config struct {
 	SkipAutomated    bool `toml:"skip_automated"`
 	// PollInterval is how often a mailbox is checked on servers without
 	// IDLE (default 60s).
-	PollInterval Duration `toml:"poll_interval"`
+	PollInterval config.Duration `toml:"poll_interval"`
 	// SendAttempts and RetryWait govern delivery retries on temporary SMTP
 	// failures (defaults 3 and 30s).
-	SendAttempts int      `toml:"send_attempts"`
-	RetryWait    Duration `toml:"retry_wait"`
+	SendAttempts int             `toml:"send_attempts"`
+	RetryWait    config.Duration `toml:"retry_wait"`
 	// ReconnectMin and ReconnectMax bound the wait between IMAP
 	// reconnections (defaults 2s and 5m).
-	ReconnectMin Duration `toml:"reconnect_min"`
-	ReconnectMax Duration `toml:"reconnect_max"`
+	ReconnectMin config.Duration `toml:"reconnect_min"`
+	ReconnectMax config.Duration `toml:"reconnect_max"`
 	// MaxBody bounds the text of one incoming mail shown in chat (default
 	// 32 KiB); the rest is cut with a note.
 	MaxBody int `toml:"max_body"`
@@ -58,16 +59,6 @@ type Servers struct {
 	SMTPHost     string `toml:"smtp_host"`
 	SMTPPort     int    `toml:"smtp_port"`
 	SMTPSecurity string `toml:"smtp_security"` // tls (default), starttls, plain
-}
-
-// Duration reads "30s"-style durations from TOML.
-type Duration struct{ time.Duration }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	d.Duration = v
-	return err
 }
 
 // Transport is the email transport.
@@ -111,7 +102,7 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 	return &Transport{cfg: cfg, log: log}, nil
 }
 
-func setDefault(d *Duration, v time.Duration) {
+func setDefault(d *config.Duration, v time.Duration) {
 	if d.Duration <= 0 {
 		d.Duration = v
 	}

@@ -3,7 +3,6 @@ package email_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -13,10 +12,10 @@ import (
 	"mellium.im/xmpp/jid"
 
 	"passerelle.dev/passerelle/address"
-	"passerelle.dev/passerelle/gateway"
+	"passerelle.dev/passerelle/internal/config"
+	"passerelle.dev/passerelle/internal/gwtest"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
-	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports/email"
 )
 
@@ -55,9 +54,9 @@ func newEnv(t testing.TB, tune ...func(*email.Config)) *env {
 	e.cfg = email.Config{
 		AllowPlaintext:   true,
 		SkipMailingLists: true,
-		RetryWait:        email.Duration{Duration: 100 * time.Millisecond},
-		ReconnectMin:     email.Duration{Duration: 100 * time.Millisecond},
-		ReconnectMax:     email.Duration{Duration: time.Second},
+		RetryWait:        config.Duration{Duration: 100 * time.Millisecond},
+		ReconnectMin:     config.Duration{Duration: 100 * time.Millisecond},
+		ReconnectMax:     config.Duration{Duration: time.Second},
 		Domains: map[string]email.Servers{e.mail.Domain(): {
 			IMAPHost: "127.0.0.1", IMAPPort: port(e.mail.IMAPAddr()), IMAPSecurity: "plain",
 			SMTPHost: "127.0.0.1", SMTPPort: port(e.mail.SMTPAddr()), SMTPSecurity: "plain",
@@ -72,7 +71,7 @@ func newEnv(t testing.TB, tune ...func(*email.Config)) *env {
 			_ = os.WriteFile(filepath.Join(d, "prosody.log"), raw, 0o644)
 		}
 		if t.Failed() {
-			t.Logf("gateway log:\n%s\nmail log:\n%s\nprosody log:\n%s", tail(e.logs.String(), 5000), e.mail.Log(), tail(e.xmpp.Log(), 5000))
+			t.Logf("gateway log:\n%s\nmail log:\n%s\nprosody log:\n%s", gwtest.Tail(e.logs.String(), 5000), e.mail.Log(), gwtest.Tail(e.xmpp.Log(), 5000))
 		}
 	})
 	e.start()
@@ -85,73 +84,24 @@ func port(addr string) int {
 	return p
 }
 
-func tail(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
 // start runs a gateway until stop or the end of the test.
 func (e *env) start() {
 	t := e.t
 	t.Helper()
-	store, err := registry.Open(e.dbPath, registry.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatalf("open registry: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := gwtest.Logger(e.logs)
 	tr, err := email.New(e.cfg, log)
 	if err != nil {
 		t.Fatalf("email.New: %v", err)
 	}
-	gw, err := gateway.New(gateway.Config{
-		Domain:        gwDomain,
-		Secret:        gwSecret,
-		Server:        e.xmpp.ComponentAddr,
-		Transport:     tr,
-		Store:         store,
-		Allowed:       func(d string) bool { return d == serverDomain },
-		Logger:        log,
-		ReconnectMin:  50 * time.Millisecond,
-		ReconnectMax:  500 * time.Millisecond,
-		PingInterval:  time.Second,
-		LegacyTimeout: 2 * time.Second,
-		LoginRetry:    100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	stopped := false
-	e.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway.Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("gateway did not stop within 30s")
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("close registry: %v", err)
-		}
-	}
-	t.Cleanup(e.stop)
-	deadline := time.Now().Add(wait)
-	for !gw.Connected() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not connect to Prosody\n%s", e.xmpp.Log())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.stop = gwtest.Start(t, gwtest.Options{
+		Domain:    gwDomain,
+		Secret:    gwSecret,
+		Server:    e.xmpp.ComponentAddr,
+		Transport: tr,
+		DBPath:    e.dbPath,
+		Logger:    log,
+		Allowed:   func(d string) bool { return d == serverDomain },
+	}).Stop
 }
 
 func (e *env) client(name string) *xmpptest.Client {

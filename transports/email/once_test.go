@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"passerelle.dev/passerelle/internal/gwtest"
 	"passerelle.dev/passerelle/internal/xmpptest"
 	"passerelle.dev/passerelle/registry"
 )
@@ -287,7 +288,7 @@ func startBinary(t *testing.T, bin, cfg string) *binary {
 		<-b.done
 		if t.Failed() {
 			out, _ := os.ReadFile(logPath)
-			t.Logf("passerelle log:\n%s", tail(string(out), 40000))
+			t.Logf("passerelle log:\n%s", gwtest.Tail(string(out), 40000))
 		}
 	})
 	return b

@@ -3,7 +3,6 @@ package irc_test
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -11,11 +10,11 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"passerelle.dev/passerelle/gateway"
+	"passerelle.dev/passerelle/internal/config"
+	"passerelle.dev/passerelle/internal/gwtest"
 	"passerelle.dev/passerelle/internal/irctest"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
-	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports/irc"
 )
 
@@ -63,29 +62,18 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	e.dbPath = filepath.Join(t.TempDir(), "passerelle.db")
 	t.Cleanup(func() {
 		if t.Failed() {
-			t.Logf("gateway log:\n%s", tailString(e.logs.String(), 6000))
+			t.Logf("gateway log:\n%s", gwtest.Tail(e.logs.String(), 6000))
 		}
 	})
 	e.start()
 	return e
 }
 
-func tailString(s string, n int) string {
-	if len(s) > n {
-		return "…" + s[len(s)-n:]
-	}
-	return s
-}
-
 // start runs a gateway until stopGateway or the end of the test.
 func (e *env) start() {
 	t := e.t
 	t.Helper()
-	store, err := registry.Open(e.dbPath, registry.Options{Timeout: time.Second})
-	if err != nil {
-		t.Fatalf("open registry: %v", err)
-	}
-	log := slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	log := gwtest.Logger(e.logs)
 	useTLS := e.opts.tls
 	nc := irc.NetworkConfig{Host: "127.0.0.1", Port: e.irc.Port(), TLS: &useTLS}
 	if useTLS {
@@ -98,60 +86,22 @@ func (e *env) start() {
 		Networks:         map[string]irc.NetworkConfig{network: nc},
 		LinesPerSecond:   50,
 		Burst:            50,
-		ReconnectMin:     irc.Duration{Duration: 200 * time.Millisecond},
-		ReconnectMax:     irc.Duration{Duration: time.Second},
-		PresenceInterval: irc.Duration{Duration: 300 * time.Millisecond},
+		ReconnectMin:     config.Duration{Duration: 200 * time.Millisecond},
+		ReconnectMax:     config.Duration{Duration: time.Second},
+		PresenceInterval: config.Duration{Duration: 300 * time.Millisecond},
 	}, log)
 	if err != nil {
 		t.Fatalf("irc.New: %v", err)
 	}
-	gw, err := gateway.New(gateway.Config{
-		Domain:        gwDomain,
-		Secret:        gwSecret,
-		Server:        e.xmpp.ComponentAddr,
-		Transport:     tr,
-		Store:         store,
-		Allowed:       func(d string) bool { return d == serverDomain },
-		Logger:        log,
-		ReconnectMin:  50 * time.Millisecond,
-		ReconnectMax:  500 * time.Millisecond,
-		PingInterval:  time.Second,
-		LegacyTimeout: 2 * time.Second,
-		LoginRetry:    100 * time.Millisecond,
-	})
-	if err != nil {
-		t.Fatalf("gateway.New: %v", err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- gw.Run(ctx) }()
-	stopped := false
-	e.stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("gateway.Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Errorf("gateway did not stop within 30s")
-		}
-		if err := store.Close(); err != nil {
-			t.Errorf("close registry: %v", err)
-		}
-	}
-	t.Cleanup(e.stop)
-	deadline := time.Now().Add(wait)
-	for !gw.Connected() {
-		if time.Now().After(deadline) {
-			t.Fatalf("gateway did not connect to Prosody\n%s", e.xmpp.Log())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	e.stop = gwtest.Start(t, gwtest.Options{
+		Domain:    gwDomain,
+		Secret:    gwSecret,
+		Server:    e.xmpp.ComponentAddr,
+		Transport: tr,
+		DBPath:    e.dbPath,
+		Logger:    log,
+		Allowed:   func(d string) bool { return d == serverDomain },
+	}).Stop
 }
 
 // client logs an XMPP user in with a real client.

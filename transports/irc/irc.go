@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/transports"
 )
 
@@ -37,11 +38,11 @@ type Config struct {
 	Burst          int     `toml:"burst"`
 	// ReconnectMin and ReconnectMax bound the wait between reconnection
 	// attempts (defaults 2s and 5m).
-	ReconnectMin Duration `toml:"reconnect_min"`
-	ReconnectMax Duration `toml:"reconnect_max"`
+	ReconnectMin config.Duration `toml:"reconnect_min"`
+	ReconnectMax config.Duration `toml:"reconnect_max"`
 	// PresenceInterval is how often contacts' presence is polled with ISON
 	// on servers without MONITOR (default 60s).
-	PresenceInterval Duration `toml:"presence_interval"`
+	PresenceInterval config.Duration `toml:"presence_interval"`
 }
 
 // NetworkConfig is how to reach one network.
@@ -56,16 +57,6 @@ type NetworkConfig struct {
 	ServerName string `toml:"server_name"`
 
 	tlsConfig *tls.Config
-}
-
-// Duration reads "30s"-style durations from TOML.
-type Duration struct{ time.Duration }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	d.Duration = v
-	return err
 }
 
 // Transport is the IRC transport.
