@@ -41,6 +41,13 @@ type Mail struct {
 	dir      string
 	imapPort int
 	smtpPort int
+	// TLS: implicit-TLS listeners, and the CA of their certificate (the
+	// plain ports offer STARTTLS with it too).
+	imapsPort int
+	smtpsPort int
+	certFile  string
+	keyFile   string
+	caFile    string
 	uid, gid int // owner of the mail (nobody), so Dovecot never writes as root
 
 	mu      sync.Mutex
@@ -67,12 +74,14 @@ func StartMail(t testing.TB, cfg MailConfig) *Mail {
 	if cfg.Domain == "" {
 		cfg.Domain = "mail.test"
 	}
-	ports := freePorts(t, 2)
+	ports := freePorts(t, 4)
 	m := &Mail{
-		domain:   strings.ToLower(cfg.Domain),
-		dir:      runDir(t, "mail"),
-		imapPort: ports[0],
-		smtpPort: ports[1],
+		domain:    strings.ToLower(cfg.Domain),
+		dir:       runDir(t, "mail"),
+		imapPort:  ports[0],
+		smtpPort:  ports[1],
+		imapsPort: ports[2],
+		smtpsPort: ports[3],
 		uid:      65534,
 		gid:      65534,
 		stamps:   map[string]time.Time{},
@@ -80,6 +89,7 @@ func StartMail(t testing.TB, cfg MailConfig) *Mail {
 	for _, u := range cfg.Users {
 		m.addUser(t, u.Name, u.Password)
 	}
+	m.certFile, m.keyFile, m.caFile = writeTestCert(t, m.dir, "mail."+m.domain)
 	m.writeDovecotConfig(t)
 	m.writePostfixConfig(t)
 	t.Cleanup(m.Stop)
@@ -91,6 +101,16 @@ func StartMail(t testing.TB, cfg MailConfig) *Mail {
 // IMAPAddr is the plaintext IMAP listener, 127.0.0.1:port; LOGIN and
 // AUTHENTICATE PLAIN work without TLS, and IDLE is supported.
 func (m *Mail) IMAPAddr() string { return fmt.Sprintf("127.0.0.1:%d", m.imapPort) }
+
+// IMAPSAddr is the implicit-TLS IMAP listener.
+func (m *Mail) IMAPSAddr() string { return fmt.Sprintf("127.0.0.1:%d", m.imapsPort) }
+
+// SMTPSAddr is the implicit-TLS SMTP submission listener.
+func (m *Mail) SMTPSAddr() string { return fmt.Sprintf("127.0.0.1:%d", m.smtpsPort) }
+
+// CAFile is the PEM file of the CA that signed the servers' certificate,
+// issued for "mail." + Domain and 127.0.0.1.
+func (m *Mail) CAFile() string { return m.caFile }
 
 // SMTPAddr is the plaintext SMTP listener, 127.0.0.1:port. It takes mail
 // for Domain from anyone and AUTH PLAIN or LOGIN without TLS; relaying to

@@ -24,7 +24,9 @@ state_dir = %[3]s
 log_path = %[4]s
 protocols = imap lmtp
 listen = 127.0.0.1
-ssl = no
+ssl = yes
+ssl_cert = <%[8]s
+ssl_key = <%[9]s
 disable_plaintext_auth = no
 auth_mechanisms = plain login
 auth_username_format = %%Ln
@@ -52,7 +54,8 @@ service imap-login {
     port = %[7]d
   }
   inet_listener imaps {
-    port = 0
+    address = 127.0.0.1
+    port = %[10]d
   }
 }
 service anvil {
@@ -84,7 +87,7 @@ plugin {
   quota_status_overquota = 552 5.2.2 Mailbox is full
 }
 `, filepath.Base(m.dir), m.dovecotBase(), m.path("dovecot-state"), m.path("dovecot.log"),
-		m.uid, users, m.imapPort)
+		m.uid, users, m.imapPort, m.certFile, m.keyFile, m.imapsPort)
 	writeFile(t, m.path("dovecot.conf"), conf, 0o644)
 }
 

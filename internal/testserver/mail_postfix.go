@@ -57,7 +57,9 @@ virtual_mailbox_domains = %[6]s
 virtual_transport = lmtp:unix:%[7]s/lmtp
 default_transport = error:mail to other domains is not delivered in tests
 relay_transport = error:mail to other domains is not delivered in tests
-smtpd_tls_security_level = none
+smtpd_tls_security_level = may
+smtpd_tls_cert_file = %[8]s
+smtpd_tls_key_file = %[9]s
 smtpd_sasl_auth_enable = yes
 smtpd_sasl_type = dovecot
 smtpd_sasl_path = %[7]s/auth-client
@@ -69,9 +71,9 @@ smtpd_error_sleep_time = 0
 smtpd_soft_error_limit = 1000
 smtpd_hard_error_limit = 1000
 smtpd_client_connection_count_limit = 0
-`, conf, m.path("postfix-queue"), data, m.path("postfix.log"), m.dir, m.domain, base)
+`, conf, m.path("postfix-queue"), data, m.path("postfix.log"), m.dir, m.domain, base, m.certFile, m.keyFile)
 	writeFile(t, filepath.Join(conf, "main.cf"), mainCF, 0o644)
-	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n", m.smtpPort)
+	masterCF := fmt.Sprintf("127.0.0.1:%d inet n - n - - smtpd\n127.0.0.1:%d inet n - n - - smtpd\n  -o smtpd_tls_wrappermode=yes\n", m.smtpPort, m.smtpsPort)
 	for _, line := range []string{
 		"pickup unix n - n 60 1 pickup",
 		"cleanup unix n - n - 0 cleanup",
@@ -90,6 +92,7 @@ smtpd_client_connection_count_limit = 0
 		"lmtp unix - - n - - lmtp",
 		"anvil unix - - n - 1 anvil",
 		"scache unix - - n - 1 scache",
+		"tlsmgr unix - - n 1000? 1 tlsmgr",
 		"postlog unix-dgram n - n - 1 postlogd",
 	} {
 		masterCF += line + "\n"

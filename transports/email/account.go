@@ -3,6 +3,7 @@ package email
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
@@ -35,6 +36,7 @@ type server struct {
 	host     string
 	port     int
 	security string
+	roots    *x509.CertPool // nil: the system's
 }
 
 func (s server) addr() string { return net.JoinHostPort(s.host, strconv.Itoa(s.port)) }
@@ -70,7 +72,7 @@ func (t *Transport) account(v transports.Values) (account, error) {
 // server picks a server from the user's values, else the preset; the port
 // defaults by security.
 func (t *Transport) server(what, host, port, sec, pHost string, pPort int, pSec string, tlsPort, plainPort int) (server, error) {
-	s := server{host: host, security: sec}
+	s := server{host: host, security: sec, roots: t.roots}
 	if s.host == "" {
 		// No server given: the domain's preset, whole (the form's default
 		// security does not override it).
@@ -148,7 +150,7 @@ func (s server) dial(ctx context.Context) (net.Conn, error) {
 }
 
 func (s server) tlsConfig() *tls.Config {
-	return &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12}
+	return &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12, RootCAs: s.roots}
 }
 
 // dialIMAP connects and logs in to the IMAP server.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/emersion/go-message/mail"
 
+	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
 	"passerelle.dev/passerelle/transports/email"
 )
@@ -212,7 +213,7 @@ func mailBody(t testing.TB, raw []byte) string {
 // TestWhileOffline: with while_offline, mail that arrives while the user is
 // offline waits in the XMPP server's offline storage.
 func TestWhileOffline(t *testing.T) {
-	e := newEnv(t, func(c *email.Config) { c.WhileOffline = true })
+	e := newEnv(t, func(c *email.Config, _ *testserver.Mail) { c.WhileOffline = true })
 	c := e.client("alice")
 	e.register(c, "alice", "alice-mail")
 	c.Close()
@@ -237,5 +238,58 @@ func TestWhileOffline(t *testing.T) {
 		if !m.Has("urn:xmpp:delay", "delay") {
 			t.Errorf("not from offline storage: %s", m)
 		}
+	}
+}
+
+// TestTLS registers and exchanges mail over implicit TLS and over STARTTLS
+// with both servers, and refuses servers whose certificate cannot be
+// verified.
+func TestTLS(t *testing.T) {
+	for _, c := range []struct {
+		name     string
+		imapSec  string
+		smtpSec  string
+		implicit bool
+		trust    bool
+	}{
+		{"implicit TLS", "tls", "tls", true, true},
+		{"STARTTLS", "starttls", "starttls", false, true},
+		{"unverified", "tls", "tls", true, false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			e := newEnv(t, func(cfg *email.Config, m *testserver.Mail) {
+				imapAddr, smtpAddr := m.IMAPAddr(), m.SMTPAddr()
+				if c.implicit {
+					imapAddr, smtpAddr = m.IMAPSAddr(), m.SMTPSAddr()
+				}
+				cfg.AllowPlaintext = false
+				if c.trust {
+					cfg.CAFile = m.CAFile()
+				}
+				cfg.Domains = map[string]email.Servers{m.Domain(): {
+					IMAPHost: "127.0.0.1", IMAPPort: port(imapAddr), IMAPSecurity: c.imapSec,
+					SMTPHost: "127.0.0.1", SMTPPort: port(smtpAddr), SMTPSecurity: c.smtpSec,
+				}}
+			})
+			cl := e.client("alice")
+			if !c.trust {
+				cl.SendRaw(t, `<presence/>`)
+				res := submitRegistration(t, cl, map[string]string{"address": "alice@" + e.mail.Domain(), "password": "alice-mail"})
+				if res.Type != "error" || !strings.Contains(res.Inner, "certificate") {
+					t.Fatalf("a server with an unverifiable certificate: %s", res)
+				}
+				return
+			}
+			e.register(cl, "alice", "alice-mail")
+			alice, bob := "alice@"+e.mail.Domain(), "bob@"+e.mail.Domain()
+			cl.SendRaw(t, `<message to='`+contactJID(bob)+`' type='chat' id='t1'><body>over TLS</body></message>`)
+			if body := mailBody(t, waitMessages(t, e, "bob", "bob-mail", 1)[0]); body != "over TLS" {
+				t.Errorf("mail body = %q", body)
+			}
+			e.mail.Deliver(t, alice, rawMail(bob, alice, "back", "and back"))
+			if m := cl.Expect(t, wait, chatFrom(bob)); m.Text("", "body") != "and back" {
+				t.Errorf("incoming over TLS: %s", m)
+			}
+		})
 	}
 }

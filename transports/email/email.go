@@ -5,9 +5,11 @@ package email
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/mail"
+	"os"
 	"strconv"
 	"strings"
 	"time"
@@ -46,6 +48,9 @@ type Config struct {
 	// MaxBody bounds the text of one incoming mail shown in chat (default
 	// 32 KiB); the rest is cut with a note.
 	MaxBody int `toml:"max_body"`
+	// CAFile adds certificate authorities to verify the mail servers with
+	// (private servers, tests); the system's are always trusted.
+	CAFile string `toml:"ca_file"`
 	// Domains presets the servers per email domain, so that users of those
 	// domains give only their address and password.
 	Domains map[string]Servers `toml:"domains"`
@@ -63,8 +68,9 @@ type Servers struct {
 
 // Transport is the email transport.
 type Transport struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	roots *x509.CertPool // nil: the system's
 }
 
 // New checks cfg and returns the transport.
@@ -99,7 +105,20 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 		domains[d] = s
 	}
 	cfg.Domains = domains
-	return &Transport{cfg: cfg, log: log}, nil
+	t := &Transport{cfg: cfg, log: log}
+	if cfg.CAFile != "" {
+		pem, err := os.ReadFile(cfg.CAFile)
+		if err != nil {
+			return nil, fmt.Errorf("email: ca_file: %w", err)
+		}
+		if t.roots, err = x509.SystemCertPool(); err != nil {
+			t.roots = x509.NewCertPool()
+		}
+		if !t.roots.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("email: ca_file %s: no certificates", cfg.CAFile)
+		}
+	}
+	return t, nil
 }
 
 func setDefault(d *config.Duration, v time.Duration) {

@@ -38,7 +38,7 @@ type env struct {
 	cfg    email.Config
 }
 
-func newEnv(t testing.TB, tune ...func(*email.Config)) *env {
+func newEnv(t testing.TB, tune ...func(*email.Config, *testserver.Mail)) *env {
 	t.Helper()
 	e := &env{t: t, logs: &testserver.SyncBuffer{}}
 	e.mail = testserver.StartMail(t, testserver.MailConfig{Users: []testserver.MailUser{
@@ -63,7 +63,7 @@ func newEnv(t testing.TB, tune ...func(*email.Config)) *env {
 		}},
 	}
 	for _, f := range tune {
-		f(&e.cfg)
+		f(&e.cfg, e.mail)
 	}
 	t.Cleanup(func() {
 		if d := os.Getenv("PASSERELLE_DEBUG_DIR"); d != "" && t.Failed() {
