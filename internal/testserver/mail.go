@@ -48,7 +48,7 @@ type Mail struct {
 	certFile  string
 	keyFile   string
 	caFile    string
-	uid, gid int // owner of the mail (nobody), so Dovecot never writes as root
+	uid, gid  int // owner of the mail (nobody), so Dovecot never writes as root
 
 	mu      sync.Mutex
 	stamps  map[string]time.Time // user -> mtime of their passwd-file
@@ -82,9 +82,9 @@ func StartMail(t testing.TB, cfg MailConfig) *Mail {
 		smtpPort:  ports[1],
 		imapsPort: ports[2],
 		smtpsPort: ports[3],
-		uid:      65534,
-		gid:      65534,
-		stamps:   map[string]time.Time{},
+		uid:       65534,
+		gid:       65534,
+		stamps:    map[string]time.Time{},
 	}
 	for _, u := range cfg.Users {
 		m.addUser(t, u.Name, u.Password)
