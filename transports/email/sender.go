@@ -28,6 +28,13 @@ func (s *Session) sendOne(m transports.Message) {
 		s.fail(m, transports.Errorf(transports.Internal, "the mail could not be built"))
 		return
 	}
+	// Record the thread before sending: the answer may come back before
+	// this goroutine runs again.
+	if m.Thread != "" {
+		if err := s.thr.add(s.ctx, m.Thread, out.msgID, out.subject); err != nil {
+			s.log.Warn("email: cannot record the thread", "err", err)
+		}
+	}
 	for attempt := 1; ; attempt++ {
 		err = s.smtpSend(out)
 		if err == nil {
@@ -44,11 +51,6 @@ func (s *Session) sendOne(m transports.Message) {
 		case <-s.ctx.Done():
 			s.fail(m, transports.Errorf(transports.Unreachable, "the mail was not sent before the session ended"))
 			return
-		}
-	}
-	if m.Thread != "" {
-		if err := s.thr.add(s.ctx, m.Thread, out.msgID, out.subject); err != nil {
-			s.log.Warn("email: cannot record the thread", "err", err)
 		}
 	}
 }

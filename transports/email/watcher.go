@@ -253,13 +253,12 @@ func (s *Session) handleMail(validity, uid uint32, raw []byte) bool {
 		Body:    in.text,
 		Thread:  thread,
 	}
-	if !s.deliver(m) {
-		return false
-	}
+	// Record the thread first: the user may answer as soon as the message
+	// shows, and the answer must refer to this mail.
 	if err := s.thr.add(s.watchCtx, thread, in.msgID, in.subject); err != nil {
 		s.log.Warn("email: cannot record the thread", "err", err)
 	}
-	return true
+	return s.deliver(m)
 }
 
 func (s *Session) loadCursor() (cursor, error) {
