@@ -3,6 +3,7 @@ package email
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"strings"
 	"sync"
 	"testing"
@@ -195,5 +196,31 @@ func TestThreads(t *testing.T) {
 	}
 	if got := th.threadOf(ctx, "c@you", []string{"root@x", "unknown@y"}); got != "root@x" {
 		t.Errorf("unknown references = %q", got)
+	}
+}
+
+// TestThreadsBounded: old conversations and references are forgotten, so
+// the state does not grow without end.
+func TestThreadsBounded(t *testing.T) {
+	ctx := context.Background()
+	st := &memState{}
+	th := threads{state: st}
+	for i := 0; i < maxThreads+20; i++ {
+		for j := 0; j < maxReferences+5; j++ {
+			if err := th.add(ctx, fmt.Sprintf("t%d", i), fmt.Sprintf("m%d.%d@x", i, j), "s"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if got := th.threadOf(ctx, "new@x", []string{"m0.3@x"}); got == "t0" {
+		t.Error("the oldest thread is still known")
+	}
+	last := fmt.Sprintf("t%d", maxThreads+19)
+	if got := th.threadOf(ctx, "new@x", []string{fmt.Sprintf("m%d.0@x", maxThreads+19)}); got != last {
+		t.Errorf("a recent thread's root is forgotten: %q", got)
+	}
+	want := maxThreads*(1+maxReferences) + maxThreads + 1 // msg keys, thread keys, the index
+	if n := len(st.m); n > want {
+		t.Errorf("%d keys kept, want at most %d", n, want)
 	}
 }

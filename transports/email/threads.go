@@ -3,6 +3,7 @@ package email
 import (
 	"context"
 	"encoding/json"
+	"slices"
 	"strings"
 	"sync"
 
@@ -53,7 +54,12 @@ func (t *threads) threadOf(ctx context.Context, msgID string, refs []string) str
 	return msgID
 }
 
-// add records that msgID (with subject) belongs to thread.
+// maxThreads bounds the conversations kept per user; the oldest are
+// forgotten (a reply to one of them starts a new XMPP thread).
+const maxThreads = 500
+
+// add records that msgID (with subject) belongs to thread, the newest
+// conversation.
 func (t *threads) add(ctx context.Context, thread, msgID, subject string) error {
 	if thread == "" || msgID == "" || t.state == nil {
 		return nil
@@ -61,10 +67,13 @@ func (t *threads) add(ctx context.Context, thread, msgID, subject string) error 
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	th := t.get(ctx, thread)
+	var dropped []string
 	if th.Last != "" {
 		th.Refs = append(th.Refs, th.Last)
 		if len(th.Refs) > maxReferences {
-			th.Refs = append(th.Refs[:1], th.Refs[len(th.Refs)-maxReferences+1:]...)
+			cut := len(th.Refs) - maxReferences + 1
+			dropped = append(dropped, th.Refs[1:cut]...)
+			th.Refs = append(th.Refs[:1], th.Refs[cut:]...)
 		}
 	}
 	th.Last = msgID
@@ -75,5 +84,32 @@ func (t *threads) add(ctx context.Context, thread, msgID, subject string) error 
 	if err := t.state.Put(ctx, "thread/"+thread, raw); err != nil {
 		return err
 	}
-	return t.state.Put(ctx, "msg/"+msgID, []byte(thread))
+	if err := t.state.Put(ctx, "msg/"+msgID, []byte(thread)); err != nil {
+		return err
+	}
+	for _, id := range dropped {
+		_ = t.state.Delete(ctx, "msg/"+id)
+	}
+	return t.touch(ctx, thread)
+}
+
+// touch makes thread the newest in the index and forgets the oldest
+// threads beyond maxThreads.
+func (t *threads) touch(ctx context.Context, thread string) error {
+	var order []string
+	if raw, err := t.state.Get(ctx, "threads"); err == nil && raw != nil {
+		_ = json.Unmarshal(raw, &order)
+	}
+	order = slices.DeleteFunc(order, func(x string) bool { return x == thread })
+	order = append(order, thread)
+	for len(order) > maxThreads {
+		old := t.get(ctx, order[0])
+		for _, id := range append(old.Refs, old.Last) {
+			_ = t.state.Delete(ctx, "msg/"+id)
+		}
+		_ = t.state.Delete(ctx, "thread/"+order[0])
+		order = order[1:]
+	}
+	raw, _ := json.Marshal(order)
+	return t.state.Put(ctx, "threads", raw)
 }
