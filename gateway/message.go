@@ -144,6 +144,14 @@ func (u *user) deliverMessage(m transports.Message) error {
 		u.roomMessage(m)
 		return nil
 	}
+	if r := u.rooms[m.From]; r != nil && m.Nick != "" {
+		// A private message from an occupant, as MUC services send them.
+		u.g.stats.fromLegacy.Add(1)
+		for res := range r.resources {
+			_ = u.send(messageOut{From: r.occupantJID(m.Nick), To: res, ID: m.ID, Type: string(m.Type), Body: m.Body})
+		}
+		return nil
+	}
 	from, err := u.g.contactJID(m.From)
 	if err != nil {
 		return err

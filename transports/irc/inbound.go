@@ -361,6 +361,13 @@ func (n *network) onMessage(e girc.Event) {
 	if e.Command == girc.NOTICE {
 		typ = transports.Normal
 	}
+	if name, ok := n.pmRooms[casefold(e.Source.Name)]; ok {
+		if ch := n.joinedChannel(name); ch != nil && ch.members[casefold(e.Source.Name)] != nil {
+			n.s.deliver(transports.Message{From: n.addr(ch.name), Nick: e.Source.Name, Type: typ, Body: text})
+			return
+		}
+		delete(n.pmRooms, casefold(e.Source.Name))
+	}
 	n.s.deliver(transports.Message{From: n.addr(e.Source.Name), Type: typ, Body: text})
 }
 

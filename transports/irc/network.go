@@ -88,6 +88,7 @@ type network struct {
 	requests map[string]*request
 	lastID   map[string]string // last XMPP message id sent to each target
 	online   map[string]bool   // watched nicks seen online, casefolded
+	pmRooms  map[string]string // nick → channel where the user started a private chat with it
 }
 
 func newNetwork(s *Session, name string) *network {
@@ -105,6 +106,7 @@ func newNetwork(s *Session, name string) *network {
 		requests: make(map[string]*request),
 		lastID:   make(map[string]string),
 		online:   make(map[string]bool),
+		pmRooms:  make(map[string]string),
 	}
 }
 

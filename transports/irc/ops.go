@@ -51,7 +51,10 @@ func (s *Session) send(m transports.Message) {
 	target := a.target
 	room := isChannel(target, n.support.chanTypes)
 	if room && m.Nick != "" {
-		target, room = m.Nick, false // a private message to an occupant
+		// A private message to an occupant: the answer comes back through
+		// the room too.
+		n.pmRooms[casefold(m.Nick)] = target
+		target, room = m.Nick, false
 		if !validNick(target) {
 			s.deliver(transports.SendFailure{To: m.To, ID: m.ID, Err: transports.Errorf(transports.BadAddress, "%q is not a valid IRC nickname", target)})
 			return

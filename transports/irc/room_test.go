@@ -301,3 +301,21 @@ func TestDiscoAdvertisesRooms(t *testing.T) {
 		t.Errorf("room disco: %s", res)
 	}
 }
+
+// TestPrivateMessageInRoom: a private message to an occupant goes to the
+// nick, and the answer comes back from room/nick, as MUC services do.
+func TestPrivateMessageInRoom(t *testing.T) {
+	e := newEnv(t)
+	bob := e.ircUser("bob")
+	bob.Join(t, "#pm")
+	alice := e.client("alice", "phone")
+	e.register(alice, "alice")
+	join(t, alice, "#pm", "alice")
+	alice.SendRaw(t, `<message to='`+roomJID("#pm")+`/bob' type='chat' id='pm1'><body>psst</body></message>`)
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("PRIVMSG", "bob", "psst")))
+	bob.Send("PRIVMSG alice :what?")
+	m := alice.Expect(t, wait, xmpptest.MessageFrom(roomJID("#pm")+"/bob"))
+	if m.Type != "chat" || bodyOf(m) != "what?" {
+		t.Errorf("answer: %s", m)
+	}
+}
