@@ -152,9 +152,8 @@ func (s *Session) join(c cmdJoin) {
 	}
 	ch.leaving = false
 	if n.state != stateRegistered {
-		if n.wantNick != c.nick && n.client == nil {
-			n.wantNick = c.nick
-		}
+		// The nick is the one in the settings: a room shows the user's
+		// actual nick (status 210 when it differs from the one asked).
 		n.connect()
 		return // joined once registered
 	}

@@ -1,6 +1,7 @@
 package irc_test
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -218,4 +219,36 @@ func TestKeepRooms(t *testing.T) {
 	bob.ExpectNone(t, 500*time.Millisecond, irctest.From("alice", irctest.Command("JOIN")))
 	bob.Send("PRIVMSG #stay :welcome back")
 	back.Expect(t, wait, groupchat("#stay", "bob", "welcome back"))
+}
+
+// TestSettingsChangeRejoins: new settings reconnect to IRC with them and
+// rejoin the user's rooms.
+func TestSettingsChangeRejoins(t *testing.T) {
+	e := newEnv(t)
+	bob := e.ircUser("bob")
+	bob.Join(t, "#set")
+	alice := e.client("alice", "phone")
+	e.register(alice, "alice")
+	join(t, alice, "#set", "alice")
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", "#set")))
+
+	res := alice.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='s1'><command xmlns='http://jabber.org/protocol/commands' node='settings' action='execute'/></iq>`)
+	m := regexp.MustCompile(`sessionid="([^"]+)"`).FindStringSubmatch(res.Inner)
+	if m == nil {
+		t.Fatalf("settings: %s", res)
+	}
+	res = alice.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='s2'><command xmlns='http://jabber.org/protocol/commands' node='settings' sessionid='`+m[1]+`' action='complete'><x xmlns='jabber:x:data' type='submit'><field var='nick'><value>alicia</value></field><field var='realname'><value>Alicia</value></field></x></command></iq>`)
+	if !strings.Contains(res.Inner, `status="completed"`) {
+		t.Fatalf("settings change: %s", res)
+	}
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("QUIT")))
+	bob.Expect(t, wait, irctest.From("alicia", irctest.Command("JOIN", "#set")))
+	self := alice.Expect(t, wait, func(s *xmpptest.Stanza) bool {
+		return selfPresence("#set")(s) && strings.HasSuffix(s.From, "/alicia")
+	})
+	if !hasStatus(self, 210) {
+		t.Errorf("the new nick is not flagged: %s", self)
+	}
+	bob.Send("PRIVMSG #set :hello alicia")
+	alice.Expect(t, wait, groupchat("#set", "bob", "hello alicia"))
 }
