@@ -4,7 +4,7 @@
 # and the Go linters.
 set -euo pipefail
 
-packages=(prosody ngircd dovecot-imapd dovecot-lmtpd postfix)
+packages=(prosody ngircd inspircd dovecot-imapd dovecot-lmtpd postfix)
 staticcheck_version=v0.8.2
 
 sudo=""

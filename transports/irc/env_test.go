@@ -23,6 +23,7 @@ const (
 	gwDomain     = "irc.example.test"
 	gwSecret     = "irc-secret"
 	network      = "irc.test"
+	network2     = "irc2.test"
 	wait         = 10 * time.Second
 )
 
@@ -32,6 +33,7 @@ type env struct {
 	t      *testing.T
 	xmpp   *testserver.Prosody
 	irc    *testserver.Ngircd
+	irc2   *testserver.Inspircd
 	dbPath string
 	stop   func()
 	logs   *testserver.SyncBuffer
@@ -42,6 +44,10 @@ type env struct {
 type envOptions struct {
 	tls     bool // connect to the IRC server over TLS
 	trustCA bool // with its CA configured (else verification must fail)
+	// second adds the network irc2.test, an InspIRCd (which has MONITOR),
+	// and slowPoll makes ISON polling too slow to notice anything.
+	second   bool
+	slowPoll bool
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -51,6 +57,9 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 		e.opts = opts[0]
 	}
 	e.irc = testserver.StartNgircd(t, testserver.NgircdConfig{ServerName: network, TLS: e.opts.tls})
+	if e.opts.second {
+		e.irc2 = testserver.StartInspircd(t, testserver.InspircdConfig{ServerName: network2})
+	}
 	e.xmpp = testserver.StartProsody(t, testserver.ProsodyConfig{
 		Domain:     serverDomain,
 		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
@@ -82,13 +91,22 @@ func (e *env) start() {
 			nc.CAFile = e.irc.CAFile()
 		}
 	}
+	nets := map[string]irc.NetworkConfig{network: nc}
+	if e.irc2 != nil {
+		off := false
+		nets[network2] = irc.NetworkConfig{Host: "127.0.0.1", Port: e.irc2.Port(), TLS: &off}
+	}
+	poll := 300 * time.Millisecond
+	if e.opts.slowPoll {
+		poll = time.Hour
+	}
 	tr, err := irc.New(irc.Config{
-		Networks:         map[string]irc.NetworkConfig{network: nc},
+		Networks:         nets,
 		LinesPerSecond:   50,
 		Burst:            50,
 		ReconnectMin:     config.Duration{Duration: 200 * time.Millisecond},
 		ReconnectMax:     config.Duration{Duration: time.Second},
-		PresenceInterval: config.Duration{Duration: 300 * time.Millisecond},
+		PresenceInterval: config.Duration{Duration: poll},
 	}, log)
 	if err != nil {
 		t.Fatalf("irc.New: %v", err)

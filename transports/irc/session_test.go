@@ -252,3 +252,40 @@ func TestSettingsChangeRejoins(t *testing.T) {
 	bob.Send("PRIVMSG #set :hello alicia")
 	alice.Expect(t, wait, groupchat("#set", "bob", "hello alicia"))
 }
+
+// TestMonitorAndTwoNetworks: one user on two networks at once (ngircd and
+// InspIRCd), rooms on both, and a contact's presence followed with MONITOR
+// (ISON polling is made too slow to notice anything).
+func TestMonitorAndTwoNetworks(t *testing.T) {
+	e := newEnv(t, envOptions{second: true, slowPoll: true})
+	bob1 := e.ircUser("bob")
+	bob1.Join(t, "#one")
+	carol := irctest.Dial(t, e.irc2.Addr(), "carol")
+	carol.Join(t, "#two")
+	alice := e.client("alice", "phone")
+	e.register(alice, "alice")
+
+	room2 := "#two%" + network2 + "@" + gwDomain
+	join(t, alice, "#one", "alice")
+	alice.SendRaw(t, `<presence to='`+room2+`/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	alice.Expect(t, wait, func(s *xmpptest.Stanza) bool {
+		return s.XMLName.Local == "presence" && strings.HasPrefix(s.From, room2+"/") && hasStatus(s, 110)
+	})
+	carol.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", "#two")))
+	carol.Send("PRIVMSG #two :from the second network")
+	m := alice.Expect(t, wait, xmpptest.MessageFrom(room2+"/carol"))
+	if bodyOf(m) != "from the second network" {
+		t.Errorf("message on the second network: %s", m)
+	}
+	bob1.Send("PRIVMSG #one :from the first")
+	alice.Expect(t, wait, groupchat("#one", "bob", "from the first"))
+
+	dave := "dave%" + network2 + "@" + gwDomain
+	alice.SendRaw(t, `<presence to='`+dave+`' type='subscribe'/>`)
+	alice.Expect(t, wait, xmpptest.PresenceFrom(dave, "subscribed"))
+	alice.ExpectNone(t, 500*time.Millisecond, xmpptest.PresenceFrom(dave, ""))
+	d := irctest.Dial(t, e.irc2.Addr(), "dave")
+	alice.Expect(t, wait, xmpptest.PresenceFrom(dave, ""))
+	d.Send("QUIT :bye")
+	alice.Expect(t, wait, xmpptest.PresenceFrom(dave, "unavailable"))
+}
