@@ -293,3 +293,20 @@ func TestTLS(t *testing.T) {
 		})
 	}
 }
+
+// TestContactPresence: email contacts in the roster are available while
+// the mailbox is connected, and go offline with it.
+func TestContactPresence(t *testing.T) {
+	e := newEnv(t)
+	c := e.client("alice")
+	e.register(c, "alice", "alice-mail")
+	bob := contactJID("bob@" + e.mail.Domain())
+	c.SendRaw(t, `<presence to='`+bob+`' type='subscribe'/>`)
+	c.Expect(t, wait, xmpptest.PresenceFrom(bob, "subscribed"))
+	c.Expect(t, wait, xmpptest.PresenceFrom(bob, ""))
+	// A restart logs the user in again with the contact in the roster.
+	e.stop()
+	c.Expect(t, wait, xmpptest.PresenceFrom(bob, "unavailable"))
+	e.start()
+	c.Expect(t, wait, xmpptest.PresenceFrom(bob, ""))
+}
