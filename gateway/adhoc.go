@@ -119,7 +119,7 @@ func (u *user) handleAdhoc(s *inbound) {
 // refuseCommand answers a command the user may not run: admins-only ones
 // are forbidden, others unknown.
 func (u *user) refuseCommand(s *inbound, node string) {
-	for _, c := range u.g.commands() {
+	for _, c := range u.g.cmds {
 		if c.node == node && c.admin && !u.isAdmin() {
 			u.g.replyError(s, stanzaErr(stanza.Auth, stanza.Forbidden, "Only the gateway's administrators may run this command."))
 			return

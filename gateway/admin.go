@@ -6,8 +6,6 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
-
-	"passerelle.dev/passerelle/registry"
 )
 
 // stats are the gateway's counters for the admin statistics.
@@ -28,18 +26,27 @@ type userSnap struct {
 
 // publish updates the user's snapshot.
 func (u *user) publish() {
-	s := &userSnap{resources: len(u.resources), rooms: len(u.rooms), connected: u.sess != nil && u.status.Connected}
+	u.snap.Store(&userSnap{
+		session:   u.sessionText(),
+		connected: u.sess != nil && u.status.Connected,
+		resources: len(u.resources),
+		rooms:     len(u.rooms),
+	})
+}
+
+// sessionText describes the legacy session for users and admins.
+func (u *user) sessionText() string {
 	switch {
 	case u.loggingIn:
-		s.session = "logging in"
-	case s.connected:
-		s.session = "connected"
+		return "logging in"
+	case u.sess != nil && u.status.Connected:
+		return "connected"
 	case u.sess != nil:
-		s.session = "not connected: " + u.status.Message
-	default:
-		s.session = "none"
+		return "not connected (" + u.status.Message + ")"
+	case u.status.Message != "":
+		return "none (" + u.status.Message + ")"
 	}
-	u.snap.Store(s)
+	return "none (offline for the transport)"
 }
 
 // snapshot returns a running user's snapshot, or nil.
@@ -115,8 +122,4 @@ func (u *user) announced(a announceEv) {
 		return
 	}
 	_ = u.send(messageOut{From: u.g.domain.String(), To: u.jid.String(), ID: u.g.newID(), Type: "headline", Subject: "Announcement from " + u.g.cfg.Name, Body: a.body})
-}
-
-func registryPageSize(transport, after string, limit int) registry.ListOptions {
-	return registry.ListOptions{Transport: transport, After: after, Limit: limit}
 }

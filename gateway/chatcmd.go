@@ -57,7 +57,7 @@ func (u *user) handleChatCommand(ev stanzaEvent) {
 // anyCommand finds a command by chat word, whether or not the user may
 // run it now.
 func (u *user) anyCommand(word string) (*command, bool) {
-	for _, c := range u.g.commands() {
+	for _, c := range u.g.cmds {
 		if c.word == word {
 			return c, true
 		}

@@ -8,14 +8,14 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
+	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports"
 )
 
-// commands is the command set, user commands first. XEP-0133 names the
-// admin nodes where it has a matching command.
-func (g *Gateway) commands() []*command {
-	registered := func(u *user) bool { return u.reg != nil }
-	unregistered := func(u *user) bool { return u.reg == nil }
+// newCommandSet lists every command, user commands first; each gateway
+// builds it once. XEP-0133 names the admin nodes where it has a matching
+// command.
+func newCommandSet() []*command {
 	return []*command{
 		{node: "register", word: "register", name: "Register", when: unregistered, first: (*user).registerStage},
 		{node: "settings", word: "settings", name: "Show and change settings", when: registered, first: (*user).settingsStage},
@@ -32,6 +32,9 @@ func (g *Gateway) commands() []*command {
 		{node: "http://passerelle.dev/admin#stats", word: "stats", name: "Gateway statistics", admin: true, first: (*user).statsStage},
 	}
 }
+
+func registered(u *user) bool   { return u.reg != nil }
+func unregistered(u *user) bool { return u.reg == nil }
 
 // nsAdmin is the XEP-0133 node prefix.
 const nsAdmin = "http://jabber.org/protocol/admin"
@@ -77,12 +80,7 @@ func (u *user) registerStage() *stage {
 func (u *user) settingsStage() *stage {
 	st := &stage{title: "Settings for " + u.g.cfg.Name, instructions: "Change what you need; an empty password keeps the current one.", fields: u.g.info.Fields, values: transports.Values{}}
 	if u.reg != nil {
-		for k, v := range u.reg.Fields {
-			st.values[k] = v
-		}
-		for k, v := range u.reg.Secrets {
-			st.values[k] = v
-		}
+		st.values = registrationValues(u.reg)
 	}
 	st.submit = func(u *user, r *cmdRun, v transports.Values, done func(outcome)) {
 		u.register(v, func(e *stanza.Error) {
@@ -114,19 +112,7 @@ func (u *user) statusText() string {
 			fmt.Fprintf(&b, "; %s: %s", strings.ToLower(f.Label), v)
 		}
 	}
-	b.WriteString(".\n")
-	switch {
-	case u.loggingIn:
-		b.WriteString("Session: logging in.\n")
-	case u.sess != nil && u.status.Connected:
-		b.WriteString("Session: connected.\n")
-	case u.sess != nil:
-		fmt.Fprintf(&b, "Session: not connected (%s).\n", u.status.Message)
-	case u.status.Message != "":
-		fmt.Fprintf(&b, "Session: none (%s).\n", u.status.Message)
-	default:
-		b.WriteString("Session: none (you are offline for the transport).\n")
-	}
+	fmt.Fprintf(&b, ".\nSession: %s.\n", u.sessionText())
 	fmt.Fprintf(&b, "Online resources: %d. Rooms: %d. Contacts online: %d.", len(u.resources), len(u.rooms), len(u.contacts))
 	for _, r := range u.sortedRooms() {
 		fmt.Fprintf(&b, "\n• %s as %s", r.jid, r.nick)
@@ -143,22 +129,6 @@ func (u *user) reconnectStage() *stage {
 		u.reconnect("Reconnecting, as you asked.")
 		done(finished("Reconnecting to " + u.g.cfg.Name + "."))
 	}}
-}
-
-// reconnect closes the legacy session and logs in again.
-func (u *user) reconnect(reason string) {
-	if u.loggingIn {
-		u.relogin = true
-		return
-	}
-	if u.sess != nil {
-		u.logout(reason)
-	}
-	u.cancelRetry()
-	u.retryDelay, u.refused = 0, false
-	if u.wantSession() && u.reg != nil {
-		u.login()
-	}
 }
 
 func (u *user) unregisterStage() *stage {
@@ -201,7 +171,7 @@ func (u *user) usersStage() *stage {
 }
 
 func (u *user) usersPageStage(after string, page int) *stage {
-	regs, err := u.g.cfg.Store.Registrations(u.ctx, registryPageSize(u.g.domain.String(), after, usersPage+1))
+	regs, err := u.g.registrations(u.ctx, after, usersPage+1)
 	st := &stage{title: fmt.Sprintf("Registered users, page %d", page)}
 	if err != nil {
 		st.instructions = "The user list cannot be read: " + err.Error()
@@ -323,17 +293,8 @@ func (g *Gateway) describeUser(u *user, bare string) string {
 
 func (g *Gateway) statsText(u *user) string {
 	regs, sessions := 0, 0
-	after := ""
-	for {
-		page, err := g.cfg.Store.Registrations(u.ctx, registryPageSize(g.domain.String(), after, 500))
-		if err != nil {
-			break
-		}
-		regs += len(page)
-		if len(page) < 500 {
-			break
-		}
-		after = page[len(page)-1].User
+	if err := g.eachRegistration(u.ctx, func(registry.Registration) error { regs++; return nil }); err != nil {
+		u.log.Warn("cannot count the registrations", "err", err)
 	}
 	g.mu.Lock()
 	active := len(g.users)

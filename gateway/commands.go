@@ -3,6 +3,7 @@ package gateway
 import (
 	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"mellium.im/xmpp/stanza"
@@ -77,7 +78,7 @@ const (
 func (u *user) commandsFor() []*command {
 	var out []*command
 	admin := u.isAdmin()
-	for _, c := range u.g.commands() {
+	for _, c := range u.g.cmds {
 		if (c.admin && !admin) || (c.when != nil && !c.when(u)) {
 			continue
 		}
@@ -181,14 +182,7 @@ func (u *user) submitStage(r *cmdRun, v transports.Values, done func(outcome)) {
 
 func joinProblems(p []string) string {
 	sort.Strings(p)
-	out := ""
-	for i, s := range p {
-		if i > 0 {
-			out += "; "
-		}
-		out += s
-	}
-	return out + "."
+	return strings.Join(p, "; ") + "."
 }
 
 // noteOf is the text of a stanza error for a note.

@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"errors"
-
 	"mellium.im/xmpp/stanza"
 
 	"passerelle.dev/passerelle/transports"
@@ -41,9 +39,8 @@ func transportError(err error) stanza.Error {
 // userText is the part of err that may be shown to the user: the text of a
 // transport error, never the wrapped cause (which may name internal details).
 func userText(err error) string {
-	var te *transports.Error
-	if errors.As(err, &te) && te.Text != "" {
-		return te.Text
+	if text, ok := transports.TextOf(err); ok {
+		return text
 	}
 	return "internal error"
 }

@@ -62,6 +62,7 @@ type Config struct {
 type Gateway struct {
 	cfg    Config
 	stats  stats
+	cmds   []*command // the command set, see cmdset.go
 	domain jid.JID
 	info   transports.Info
 	log    *slog.Logger
@@ -106,6 +107,7 @@ func New(cfg Config) (*Gateway, error) {
 		domain: domain,
 		info:   info,
 		stats:  stats{started: time.Now()},
+		cmds:   newCommandSet(),
 		log:    cfg.Logger.With("transport", domain.String()),
 		users:  make(map[string]*user),
 	}

@@ -2,11 +2,11 @@ package gateway
 
 import (
 	"context"
-	"math/rand/v2"
 	"time"
 
 	"mellium.im/xmpp/stanza"
 
+	"passerelle.dev/passerelle/internal/backoff"
 	"passerelle.dev/passerelle/transports"
 )
 
@@ -159,7 +159,7 @@ func (u *user) loginFinished(ev loginDone) {
 		return
 	}
 	u.log.Info("logged in to the legacy network")
-	u.retryDelay = 0
+	u.retries = 0
 	u.sess, u.sink = ev.sess, ev.sink
 	u.status = transports.Status{Connected: true}
 	u.sendStatus()
@@ -171,6 +171,23 @@ func (u *user) loginFinished(ev loginDone) {
 	u.joinWaitingRooms()
 }
 
+// reconnect closes the legacy session and logs in again, with the current
+// settings; a login in flight used older ones, so it is redone when it ends.
+func (u *user) reconnect(reason string) {
+	if u.loggingIn {
+		u.relogin = true
+		return
+	}
+	if u.sess != nil {
+		u.logout(reason)
+	}
+	u.cancelRetry()
+	u.retries, u.refused = 0, false
+	if u.wantSession() && u.reg != nil {
+		u.login()
+	}
+}
+
 // scheduleRetry retries a login that failed for a passing reason, with a
 // doubling, jittered wait. Refused credentials wait for the user instead:
 // new settings or a new presence try again.
@@ -180,8 +197,8 @@ func (u *user) scheduleRetry(err error) {
 		u.refused = true
 		return
 	}
-	u.retryDelay = min(max(2*u.retryDelay, u.g.cfg.LoginRetry), maxLoginRetry)
-	wait := u.retryDelay/2 + rand.N(u.retryDelay/2+1)
+	u.retries++
+	wait := backoff.Wait(u.retries, u.g.cfg.LoginRetry, maxLoginRetry)
 	u.log.Info("retrying the legacy login later", "in", wait.Round(time.Millisecond))
 	u.retry = time.AfterFunc(wait, func() {
 		select {

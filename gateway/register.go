@@ -136,44 +136,23 @@ func (u *user) registrationForm() registerQuery {
 		q.Registered = &struct{}{}
 	}
 	for _, f := range info.Fields {
-		opts := []form.Option{form.Label(f.Label)}
-		if f.Desc != "" {
-			opts = append(opts, form.Desc(f.Desc))
-		}
-		if f.Required && !(f.Kind == transports.Secret && u.reg != nil) {
-			opts = append(opts, form.Required)
-		}
 		value := f.Default
 		if u.reg != nil {
 			if v, ok := u.reg.Fields[f.Name]; ok {
 				value = v
 			}
+			if f.Kind == transports.Secret {
+				// Already stored: may be left empty.
+				f.Required, f.Desc = false, "Leave empty to keep the current one."
+			}
 		}
 		if f.Kind == transports.Secret {
 			value = ""
 		}
-		if value != "" {
-			opts = append(opts, form.Value(value))
-		}
 		if xep0077Fields[f.Name] {
 			q.Legacy = append(q.Legacy, legacyField{XMLName: xml.Name{Space: nsRegister, Local: f.Name}, Value: value})
 		}
-		switch f.Kind {
-		case transports.Secret:
-			if u.reg != nil {
-				opts = append(opts, form.Desc("Leave empty to keep the current one."))
-			}
-			fields = append(fields, form.TextPrivate(f.Name, opts...))
-		case transports.Bool:
-			fields = append(fields, form.Boolean(f.Name, opts...))
-		case transports.List:
-			for _, o := range f.Options {
-				opts = append(opts, form.ListItem(o.Label, o.Value))
-			}
-			fields = append(fields, form.List(f.Name, opts...))
-		default:
-			fields = append(fields, form.Text(f.Name, opts...))
-		}
+		fields = append(fields, formField(f, value))
 	}
 	q.Form = form.New(fields...)
 	return q
@@ -305,21 +284,9 @@ func (u *user) registerFinished(ev registerDone) {
 		// be answered "unsubscribed" and cancel the pending request.)
 		_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "subscribe"})
 	}
-	if !u.wantSession() {
-		return
+	if u.wantSession() {
+		u.reconnect("Reconnecting with the new settings.")
 	}
-	// Log in again with the new credentials; a login in flight used the old
-	// ones, so it is redone when it ends.
-	if u.loggingIn {
-		u.relogin = true
-		return
-	}
-	if u.sess != nil {
-		u.logout("Reconnecting with the new settings.")
-	}
-	u.cancelRetry()
-	u.retryDelay, u.refused = 0, false
-	u.login()
 }
 
 // unregister deletes all of the user's data for this transport, logs them

@@ -179,37 +179,48 @@ func (g *Gateway) onConnect() {
 func (g *Gateway) probeRegistered() {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
+	err := g.eachRegistration(ctx, func(r registry.Registration) error {
+		if g.info.AlwaysOn {
+			if bare, err := jid.Parse(r.User); err == nil {
+				g.dispatch(bare.Bare(), wakeUp{})
+			}
+		}
+		return g.conn.send(ctx, presenceOut{From: g.domain.String(), To: r.User, Type: "probe"})
+	})
+	if err != nil {
+		g.log.Warn("probing registered users stopped", "err", err)
+	}
+}
+
+// eachRegistration calls f for every registration with this transport, a
+// page of the store at a time, until f returns an error.
+func (g *Gateway) eachRegistration(ctx context.Context, f func(registry.Registration) error) error {
 	after := ""
 	for {
-		regs, err := g.cfg.Store.Registrations(ctx, registryPage(g.domain.String(), after))
+		regs, err := g.registrations(ctx, after, listPage)
 		if err != nil {
-			g.log.Error("cannot list registrations to probe", "err", err)
-			return
+			return err
 		}
 		for _, r := range regs {
-			if g.info.AlwaysOn {
-				if bare, err := jid.Parse(r.User); err == nil {
-					g.dispatch(bare.Bare(), wakeUp{})
-				}
-			}
-			if err := g.conn.send(ctx, presenceOut{From: g.domain.String(), To: r.User, Type: "probe"}); err != nil {
-				g.log.Warn("probing registered users stopped", "err", err)
-				return
+			if err := f(r); err != nil {
+				return err
 			}
 			after = r.User
 		}
-		if len(regs) < probePage {
-			return
+		if len(regs) < listPage {
+			return nil
 		}
 	}
+}
+
+// registrations lists up to limit registrations with this transport, of
+// the users after the given one.
+func (g *Gateway) registrations(ctx context.Context, after string, limit int) ([]registry.Registration, error) {
+	return g.cfg.Store.Registrations(ctx, registry.ListOptions{Transport: g.domain.String(), After: after, Limit: limit})
 }
 
 // pingPayload is matched on its name alone.
 var pingName = xml.Name{Space: nsPing, Local: "ping"}
 
-// probePage is how many registrations are probed per store read.
-const probePage = 500
-
-func registryPage(transport, after string) registry.ListOptions {
-	return registry.ListOptions{Transport: transport, After: after, Limit: probePage}
-}
+// listPage is how many registrations are read from the store at a time.
+const listPage = 500

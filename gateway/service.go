@@ -71,7 +71,7 @@ func (g *Gateway) servePublic(s *inbound) bool {
 		case q.Node == nsCommands:
 			g.replyResult(s, discoInfo{Node: nsCommands, Identities: []info.Identity{{Category: "automation", Type: "command-list", Name: "Commands"}}})
 		case q.Node != "":
-			for _, c := range g.commands() {
+			for _, c := range g.cmds {
 				if c.node == q.Node {
 					g.replyResult(s, commandInfo(c))
 					return true

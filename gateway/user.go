@@ -93,9 +93,9 @@ type user struct {
 	loginSink   *sink // the sink of the login in flight, whose events count already
 	relogin     bool  // the login in flight used settings that have changed since
 	loggingIn   bool
-	retry       *time.Timer   // pending login retry, if any
-	retryDelay  time.Duration // the last retry wait, doubled on each failure
-	refused     bool          // the network refused the credentials: no retry until they change or the user comes back
+	retry       *time.Timer // pending login retry, if any
+	retries     int         // failed logins in a row, for the retry wait
+	refused     bool        // the network refused the credentials: no retry until they change or the user comes back
 	status      transports.Status
 	pending     []stanzaEvent // messages waiting for the login to finish
 	inFlight    int           // asynchronous operations whose result is due

@@ -77,3 +77,13 @@ func KindOf(err error) ErrorKind {
 	}
 	return Internal
 }
+
+// TextOf returns the text of err that users may see, if err is an *Error
+// with one.
+func TextOf(err error) (string, bool) {
+	var te *Error
+	if errors.As(err, &te) && te.Text != "" {
+		return te.Text, true
+	}
+	return "", false
+}

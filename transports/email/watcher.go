@@ -5,13 +5,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"slices"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
+	"passerelle.dev/passerelle/internal/backoff"
 	"passerelle.dev/passerelle/transports"
 )
 
@@ -69,15 +69,8 @@ func (s *Session) watchLoop(c *imapclient.Client) {
 
 // sleep waits before the next attempt; false means the session ended.
 func (s *Session) sleep(failures int) bool {
-	lo, hi := s.t.cfg.ReconnectMin.Duration, s.t.cfg.ReconnectMax.Duration
-	d := lo
-	for i := 1; i < failures && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	d = d/2 + rand.N(d/2+1)
 	select {
-	case <-time.After(d):
+	case <-time.After(backoff.Wait(failures, s.t.cfg.ReconnectMin.Duration, s.t.cfg.ReconnectMax.Duration)):
 		return true
 	case <-s.watchCtx.Done():
 		return false
@@ -295,9 +288,8 @@ func (s *Session) saveCursor(cur cursor) error {
 
 // errText is an error as users may see it.
 func errText(err error) string {
-	var te *transports.Error
-	if errors.As(err, &te) && te.Text != "" {
-		return te.Text
+	if text, ok := transports.TextOf(err); ok {
+		return text
 	}
 	return shortErr(err)
 }

@@ -216,3 +216,16 @@ func groupchat(channel, nick, body string) func(*xmpptest.Stanza) bool {
 func bodyOf(s *xmpptest.Stanza) string {
 	return s.Text("", "body")
 }
+
+// bobAndAlice has IRC user bob create channel (as its operator), and XMPP
+// user alice register and join it; bob has seen her join.
+func (e *env) bobAndAlice(t *testing.T, channel string) (*irctest.Client, *xmpptest.Client) {
+	t.Helper()
+	bob := e.ircUser("bob")
+	bob.Join(t, channel)
+	alice := e.client("alice", "phone")
+	e.register(alice, "alice")
+	join(t, alice, channel, "alice")
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", channel)))
+	return bob, alice
+}

@@ -5,13 +5,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/lrstanley/girc"
 
+	"passerelle.dev/passerelle/internal/backoff"
 	"passerelle.dev/passerelle/transports"
 )
 
@@ -338,13 +338,7 @@ const maxConnectFailures = 5
 
 // backoff is the jittered, doubling wait before the next attempt.
 func (n *network) backoff() time.Duration {
-	lo, hi := n.s.t.cfg.ReconnectMin.Duration, n.s.t.cfg.ReconnectMax.Duration
-	d := lo
-	for i := 1; i < n.failures && d < hi; i++ {
-		d *= 2
-	}
-	d = min(d, hi)
-	return d/2 + rand.N(d/2+1)
+	return backoff.Wait(n.failures, n.s.t.cfg.ReconnectMin.Duration, n.s.t.cfg.ReconnectMax.Duration)
 }
 
 func (n *network) stopRetry() {

@@ -90,12 +90,7 @@ func TestRoomJoinAndMessages(t *testing.T) {
 // and QUIT as MUC presences and subjects.
 func TestOccupantChanges(t *testing.T) {
 	e := newEnv(t)
-	bob := e.ircUser("bob")
-	bob.Join(t, "#room")
-	alice := e.client("alice", "phone")
-	e.register(alice, "alice")
-	join(t, alice, "#room", "alice")
-	bob.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", "#room")))
+	bob, alice := e.bobAndAlice(t, "#room")
 
 	dave := e.ircUser("dave")
 	dave.Join(t, "#room")

@@ -148,12 +148,7 @@ func TestIRCServerKilled(t *testing.T) {
 // resources still online.
 func TestGatewayRestartRejoins(t *testing.T) {
 	e := newEnv(t)
-	bob := e.ircUser("bob")
-	bob.Join(t, "#keep")
-	alice := e.client("alice", "phone")
-	e.register(alice, "alice")
-	join(t, alice, "#keep", "alice")
-	bob.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", "#keep")))
+	bob, alice := e.bobAndAlice(t, "#keep")
 
 	e.stop()
 	bob.Expect(t, wait, irctest.From("alice", irctest.Command("QUIT")))
@@ -225,12 +220,7 @@ func TestKeepRooms(t *testing.T) {
 // rejoin the user's rooms.
 func TestSettingsChangeRejoins(t *testing.T) {
 	e := newEnv(t)
-	bob := e.ircUser("bob")
-	bob.Join(t, "#set")
-	alice := e.client("alice", "phone")
-	e.register(alice, "alice")
-	join(t, alice, "#set", "alice")
-	bob.Expect(t, wait, irctest.From("alice", irctest.Command("JOIN", "#set")))
+	bob, alice := e.bobAndAlice(t, "#set")
 
 	res := alice.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='s1'><command xmlns='http://jabber.org/protocol/commands' node='settings' action='execute'/></iq>`)
 	m := regexp.MustCompile(`sessionid="([^"]+)"`).FindStringSubmatch(res.Inner)
