@@ -8,8 +8,9 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // Message is one parsed IRC line.
@@ -110,7 +111,7 @@ type Client struct {
 
 // Dial connects to addr, registers as nick and waits for 001, failing the
 // test after 10 s; the connection is closed when the test ends.
-func Dial(t testing.TB, addr, nick string) *Client {
+func Dial(t tb.TB, addr, nick string) *Client {
 	t.Helper()
 	conn, err := net.DialTimeout("tcp", addr, 10*time.Second)
 	if err != nil {
@@ -204,7 +205,7 @@ func (c *Client) Send(line string) {
 // matches, skipping the others; it fails the test with the recent lines
 // after timeout or when the connection ends. Call it from the test
 // goroutine.
-func (c *Client) Expect(t testing.TB, timeout time.Duration, match func(Message) bool) Message {
+func (c *Client) Expect(t tb.TB, timeout time.Duration, match func(Message) bool) Message {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -234,7 +235,7 @@ func (c *Client) Expect(t testing.TB, timeout time.Duration, match func(Message)
 
 // ExpectNone fails the test if a message that matches is pending or arrives
 // within d; it consumes nothing.
-func (c *Client) ExpectNone(t testing.TB, d time.Duration, match func(Message) bool) {
+func (c *Client) ExpectNone(t tb.TB, d time.Duration, match func(Message) bool) {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
@@ -258,7 +259,7 @@ func (c *Client) ExpectNone(t testing.TB, d time.Duration, match func(Message) b
 }
 
 // Join joins channel and waits for the end of its names list (366).
-func (c *Client) Join(t testing.TB, channel string) {
+func (c *Client) Join(t tb.TB, channel string) {
 	t.Helper()
 	c.Send("JOIN " + channel)
 	m := c.Expect(t, 10*time.Second, func(m Message) bool {

@@ -10,14 +10,15 @@ import (
 	"math/big"
 	"net"
 	"path/filepath"
-	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // writeTestCert writes a CA and a server certificate for name and
 // 127.0.0.1, signed by it, into dir, readable by a daemon that dropped
 // privileges. It returns the paths of the certificate, key and CA.
-func writeTestCert(t testing.TB, dir, name string) (certPath, keyPath, caPath string) {
+func writeTestCert(t tb.TB, dir, name string) (certPath, keyPath, caPath string) {
 	t.Helper()
 	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {

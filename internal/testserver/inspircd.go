@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // InspircdConfig configures a private InspIRCd.
@@ -27,7 +28,7 @@ type Inspircd struct {
 
 // StartInspircd starts InspIRCd with a generated config in a private run
 // dir; it is stopped when the test ends.
-func StartInspircd(t testing.TB, cfg InspircdConfig) *Inspircd {
+func StartInspircd(t tb.TB, cfg InspircdConfig) *Inspircd {
 	t.Helper()
 	Require(t, "inspircd", "inspircd")
 	if cfg.ServerName == "" {

@@ -6,8 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // MailUser is a mailbox on the mail system, Name@Domain. Dovecot lowercases
@@ -59,7 +60,7 @@ type Mail struct {
 // StartMail starts Dovecot and then Postfix on free loopback ports; both
 // stop when the test ends. It needs root (Postfix does): without it the test
 // is skipped, or fails when PASSERELLE_REQUIRE_SERVERS=1.
-func StartMail(t testing.TB, cfg MailConfig) *Mail {
+func StartMail(t tb.TB, cfg MailConfig) *Mail {
 	t.Helper()
 	Require(t, "dovecot", "dovecot-imapd dovecot-lmtpd")
 	Require(t, "doveadm", "dovecot-core")
@@ -124,7 +125,7 @@ func (m *Mail) Domain() string { return m.domain }
 // servers run, for IMAP, SMTP AUTH, LMTP and as a recipient. A new user is
 // live at once; a password change waits for the next second of the clock
 // (Dovecot checks a passwd-file for changes at most once a second).
-func (m *Mail) AddUser(t testing.TB, name, password string) {
+func (m *Mail) AddUser(t tb.TB, name, password string) {
 	t.Helper()
 	m.addUser(t, name, password)
 }
@@ -159,7 +160,7 @@ func (m *Mail) address(name string) string {
 	return name + "@" + m.domain
 }
 
-func (m *Mail) addUser(t testing.TB, name, password string) {
+func (m *Mail) addUser(t tb.TB, name, password string) {
 	t.Helper()
 	user := localPart(name)
 	if user == "" || strings.ContainsAny(user, "/") || strings.ContainsAny(user+password, ":\r\n") {

@@ -6,16 +6,17 @@ import (
 	"net"
 	"os/exec"
 	"path/filepath"
-	"testing"
 	"time"
 
 	"github.com/emersion/go-smtp"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // writeDovecotConfig writes a self-contained dovecot.conf: everything under
 // the run dir (base_dir holds the sockets, so its path stays short), a unique
 // instance name, and unix sockets that Postfix's processes may use.
-func (m *Mail) writeDovecotConfig(t testing.TB) {
+func (m *Mail) writeDovecotConfig(t tb.TB) {
 	t.Helper()
 	users := filepath.Join(m.dir, "users", "%Ln")
 	conf := fmt.Sprintf(`instance_name = %[1]s
@@ -94,7 +95,7 @@ plugin {
 // dovecotBase is Dovecot's base_dir, where its sockets live.
 func (m *Mail) dovecotBase() string { return m.path("d") }
 
-func (m *Mail) startDovecot(t testing.TB) {
+func (m *Mail) startDovecot(t tb.TB) {
 	t.Helper()
 	p := startProcess(t, "dovecot", m.path("dovecot.out"),
 		[]string{"dovecot", "-F", "-c", m.path("dovecot.conf")})
@@ -125,7 +126,7 @@ const exNoUser = 68
 
 // RestartIMAP stops Dovecot and starts it again on the same port and
 // sockets, with the mail kept; IMAP clients are disconnected.
-func (m *Mail) RestartIMAP(t testing.TB) {
+func (m *Mail) RestartIMAP(t tb.TB) {
 	t.Helper()
 	m.stopDovecot()
 	m.startDovecot(t)
@@ -133,7 +134,7 @@ func (m *Mail) RestartIMAP(t testing.TB) {
 
 // Kick drops all IMAP connections of user (a name or an address of Domain)
 // with "* BYE Server shutting down."; having none is not an error.
-func (m *Mail) Kick(t testing.TB, user string) {
+func (m *Mail) Kick(t tb.TB, user string) {
 	t.Helper()
 	out, err := exec.Command("doveadm", "-c", m.path("dovecot.conf"), "kick", localPart(user)).CombinedOutput()
 	var exit *exec.ExitError
@@ -147,7 +148,7 @@ func (m *Mail) Kick(t testing.TB, user string) {
 
 // Deliver puts a raw RFC 5322 message into the INBOX of to (a name or an
 // address of Domain) over Dovecot's LMTP socket, bypassing Postfix.
-func (m *Mail) Deliver(t testing.TB, to string, raw []byte) {
+func (m *Mail) Deliver(t tb.TB, to string, raw []byte) {
 	t.Helper()
 	if err := m.deliver(m.address(to), raw); err != nil {
 		t.Fatalf("deliver to %s over LMTP: %v\n%s", to, err, m.Log())

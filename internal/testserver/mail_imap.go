@@ -3,16 +3,17 @@ package testserver
 import (
 	"cmp"
 	"slices"
-	"testing"
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // Messages returns every message in user's INBOX, raw, in UID order. It
 // logs in over IMAP, opens the INBOX with EXAMINE and fetches
 // BODY.PEEK[], so it changes no flags.
-func (m *Mail) Messages(t testing.TB, user, password string) [][]byte {
+func (m *Mail) Messages(t tb.TB, user, password string) [][]byte {
 	t.Helper()
 	msgs, err := m.messages(user, password)
 	if err != nil {

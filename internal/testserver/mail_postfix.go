@@ -9,15 +9,16 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // writePostfixConfig writes a private main.cf and master.cf: queue, data
 // and config under the run dir, no chroot, SMTP on the chosen loopback
 // port only, SASL and recipient checks through Dovecot, and delivery of
 // Domain into Dovecot over LMTP; every other destination is an error.
-func (m *Mail) writePostfixConfig(t testing.TB) {
+func (m *Mail) writePostfixConfig(t tb.TB) {
 	t.Helper()
 	conf := m.path("postfix")
 	data := m.path("postfix-data")
@@ -112,7 +113,7 @@ smtpd_client_connection_count_limit = 0
 	}
 }
 
-func (m *Mail) startPostfix(t testing.TB) {
+func (m *Mail) startPostfix(t tb.TB) {
 	t.Helper()
 	p := startProcess(t, "postfix", m.path("postfix.out"),
 		[]string{"postfix", "-c", m.path("postfix"), "start-fg"})

@@ -6,8 +6,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // NgircdConfig describes an ngircd to start.
@@ -40,7 +41,7 @@ type Ngircd struct {
 // penalties and per-IP and per-user limits lifted and nicks of up to 31
 // characters (ngircd's MaxNickLength counts a terminating NUL); it stops
 // when the test ends.
-func StartNgircd(t testing.TB, cfg NgircdConfig) *Ngircd {
+func StartNgircd(t tb.TB, cfg NgircdConfig) *Ngircd {
 	t.Helper()
 	Require(t, "ngircd", "ngircd")
 	if cfg.ServerName == "" {
@@ -99,7 +100,7 @@ func StartNgircd(t testing.TB, cfg NgircdConfig) *Ngircd {
 	return n
 }
 
-func (n *Ngircd) start(t testing.TB) {
+func (n *Ngircd) start(t tb.TB) {
 	t.Helper()
 	n.proc = startProcess(t, "ngircd", filepath.Join(n.RunDir, "ngircd.log"),
 		[]string{"ngircd", "-n", "-f", n.cfgPath})
@@ -147,7 +148,7 @@ func (n *Ngircd) Kill() {
 
 // Restart stops the server if it runs and starts it again on the same port,
 // with no users and only the predefined channels.
-func (n *Ngircd) Restart(t testing.TB) {
+func (n *Ngircd) Restart(t tb.TB) {
 	t.Helper()
 	n.Stop()
 	n.start(t)

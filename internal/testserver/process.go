@@ -12,8 +12,9 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
-	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // RequireEnv is the environment variable that turns a missing server binary
@@ -22,7 +23,7 @@ const RequireEnv = "PASSERELLE_REQUIRE_SERVERS"
 
 // Require skips the test when binary is missing, or fails it when
 // PASSERELLE_REQUIRE_SERVERS=1, naming the Debian package to install.
-func Require(t testing.TB, binary, debianPackage string) string {
+func Require(t tb.TB, binary, debianPackage string) string {
 	t.Helper()
 	path, err := exec.LookPath(binary)
 	if err == nil {
@@ -38,7 +39,7 @@ func Require(t testing.TB, binary, debianPackage string) string {
 
 // runDir makes a short private directory that daemons switching users can
 // enter (mktemp's 0700 would lock them out); it is removed after the test.
-func runDir(t testing.TB, prefix string) string {
+func runDir(t tb.TB, prefix string) string {
 	t.Helper()
 	dir, err := os.MkdirTemp("/tmp", "pt-"+prefix+"-")
 	if err != nil {
@@ -53,7 +54,7 @@ func runDir(t testing.TB, prefix string) string {
 
 // freePorts reserves n loopback ports by listening on port 0, then releases
 // them for the server to take.
-func freePorts(t testing.TB, n int) []int {
+func freePorts(t tb.TB, n int) []int {
 	t.Helper()
 	var lns []net.Listener
 	var ports []int
@@ -79,7 +80,7 @@ type process struct {
 	exited  chan struct{}
 }
 
-func startProcess(t testing.TB, name, logPath string, argv []string, env ...string) *process {
+func startProcess(t tb.TB, name, logPath string, argv []string, env ...string) *process {
 	t.Helper()
 	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -153,7 +154,7 @@ func tail(path string) string {
 	return strings.Join(lines, "\n")
 }
 
-func writeFile(t testing.TB, path, content string, mode os.FileMode) {
+func writeFile(t tb.TB, path, content string, mode os.FileMode) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)

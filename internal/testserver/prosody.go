@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"testing"
 	"time"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // Component is an external component the server accepts.
@@ -42,7 +43,7 @@ type Prosody struct {
 
 // StartProsody starts a private Prosody with the given virtual host,
 // components and users; it stops when the test ends.
-func StartProsody(t testing.TB, cfg ProsodyConfig) *Prosody {
+func StartProsody(t tb.TB, cfg ProsodyConfig) *Prosody {
 	t.Helper()
 	Require(t, "prosody", "prosody")
 	if cfg.Domain == "" {
@@ -94,7 +95,7 @@ VirtualHost %q
 	return p
 }
 
-func (p *Prosody) start(t testing.TB) {
+func (p *Prosody) start(t tb.TB) {
 	t.Helper()
 	p.proc = startProcess(t, "prosody", filepath.Join(p.RunDir, "prosody.out"),
 		[]string{"prosody", "--config", p.cfgPath, "-F"})
@@ -108,7 +109,7 @@ func (p *Prosody) start(t testing.TB) {
 
 // writeAccount stores an internal_plain account file, which Prosody reads
 // on every login, so it works before and after start.
-func (p *Prosody) writeAccount(t testing.TB, name, password string) {
+func (p *Prosody) writeAccount(t tb.TB, name, password string) {
 	t.Helper()
 	path := filepath.Join(p.dataDir, encodePath(p.Domain), "accounts", encodePath(name)+".dat")
 	writeFile(t, path, fmt.Sprintf("return {\n\t[\"password\"] = %q;\n};\n", password), 0o644)
@@ -130,7 +131,7 @@ func encodePath(s string) string {
 }
 
 // AddUser creates an account; it works while the server runs.
-func (p *Prosody) AddUser(t testing.TB, name, password string) { p.writeAccount(t, name, password) }
+func (p *Prosody) AddUser(t tb.TB, name, password string) { p.writeAccount(t, name, password) }
 
 // Stop stops the server.
 func (p *Prosody) Stop() {
@@ -140,7 +141,7 @@ func (p *Prosody) Stop() {
 }
 
 // Restart stops the server and starts it again with the same ports and data.
-func (p *Prosody) Restart(t testing.TB) {
+func (p *Prosody) Restart(t tb.TB) {
 	t.Helper()
 	p.Stop()
 	p.start(t)

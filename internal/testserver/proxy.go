@@ -3,7 +3,8 @@ package testserver
 import (
 	"net"
 	"sync"
-	"testing"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // Proxy forwards TCP connections on loopback to a target, and can cut them
@@ -21,7 +22,7 @@ type Proxy struct {
 }
 
 // NewProxy starts a proxy to target; it stops when the test ends.
-func NewProxy(t testing.TB, target string) *Proxy {
+func NewProxy(t tb.TB, target string) *Proxy {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -10,13 +10,14 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"mellium.im/sasl"
 	"mellium.im/xmlstream"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/jid"
+
+	"passerelle.dev/passerelle/internal/tb"
 )
 
 // Client is one logged-in XMPP client.
@@ -36,7 +37,7 @@ type Client struct {
 // Dial logs user in to the server at addr over plain TCP (the test servers
 // run on loopback without TLS), binds a resource and fetches the roster. It
 // sends no presence.
-func Dial(t testing.TB, ctx context.Context, addr string, user jid.JID, password string) *Client {
+func Dial(t tb.TB, ctx context.Context, addr string, user jid.JID, password string) *Client {
 	t.Helper()
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "tcp", addr)
@@ -150,7 +151,7 @@ func (c *Client) send(raw string) error {
 
 // SendRaw sends one stanza written as raw XML; it is sent in the stream's
 // namespace, as a client would.
-func (c *Client) SendRaw(t testing.TB, raw string) {
+func (c *Client) SendRaw(t tb.TB, raw string) {
 	t.Helper()
 	if err := c.send(raw); err != nil {
 		t.Fatalf("xmpptest: send %s: %v", raw, err)
@@ -159,7 +160,7 @@ func (c *Client) SendRaw(t testing.TB, raw string) {
 
 // Expect returns the first stanza, buffered or still to come, that match
 // accepts, and removes it from the buffer. It fails the test after timeout.
-func (c *Client) Expect(t testing.TB, timeout time.Duration, match func(*Stanza) bool) *Stanza {
+func (c *Client) Expect(t tb.TB, timeout time.Duration, match func(*Stanza) bool) *Stanza {
 	t.Helper()
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
@@ -177,7 +178,7 @@ func (c *Client) Expect(t testing.TB, timeout time.Duration, match func(*Stanza)
 }
 
 // ExpectNone fails the test if a stanza that match accepts arrives within d.
-func (c *Client) ExpectNone(t testing.TB, d time.Duration, match func(*Stanza) bool) {
+func (c *Client) ExpectNone(t tb.TB, d time.Duration, match func(*Stanza) bool) {
 	t.Helper()
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
@@ -194,7 +195,7 @@ func (c *Client) ExpectNone(t testing.TB, d time.Duration, match func(*Stanza) b
 }
 
 // IQ sends an iq, which must carry an id, and returns its answer.
-func (c *Client) IQ(t testing.TB, timeout time.Duration, raw string) *Stanza {
+func (c *Client) IQ(t tb.TB, timeout time.Duration, raw string) *Stanza {
 	t.Helper()
 	var head struct {
 		ID string `xml:"id,attr"`
