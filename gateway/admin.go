@@ -2,18 +2,9 @@ package gateway
 
 import (
 	"strings"
-	"sync/atomic"
-	"time"
 
 	"mellium.im/xmpp/jid"
 )
-
-// stats are the gateway's counters for the admin statistics.
-type stats struct {
-	started    time.Time
-	toLegacy   atomic.Int64 // messages sent to the legacy network
-	fromLegacy atomic.Int64 // messages delivered from it
-}
 
 // userSnap is a user's state as other goroutines may read it: the user's
 // loop publishes one after each event.

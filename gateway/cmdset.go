@@ -292,18 +292,12 @@ func (g *Gateway) describeUser(u *user, bare string) string {
 }
 
 func (g *Gateway) statsText(u *user) string {
-	regs, sessions := 0, 0
+	regs := 0
 	if err := g.eachRegistration(u.ctx, func(registry.Registration) error { regs++; return nil }); err != nil {
 		u.log.Warn("cannot count the registrations", "err", err)
 	}
-	g.mu.Lock()
-	active := len(g.users)
-	for _, x := range g.users {
-		if s := x.snap.Load(); s != nil && s.connected {
-			sessions++
-		}
-	}
-	g.mu.Unlock()
+	active, sessions := g.userCounts()
+	to, from := g.metrics.counts()
 	return fmt.Sprintf("Registered users: %d. Active users: %d. Legacy sessions: %d.\nMessages to the network: %d. Messages from the network: %d.\nUp for %s.",
-		regs, active, sessions, g.stats.toLegacy.Load(), g.stats.fromLegacy.Load(), time.Since(g.stats.started).Round(time.Second))
+		regs, active, sessions, to, from, time.Since(g.started).Round(time.Second))
 }

@@ -67,10 +67,14 @@ func (c *connection) run(ctx context.Context) error {
 		MaxInterval:         c.g.cfg.ReconnectMax,
 	}
 	bo.Reset()
+	connects := 0
 	for attempt := 1; ; attempt++ {
 		log.Info("connecting to the XMPP server", "server", c.g.cfg.Server, "attempt", attempt)
 		sess, conn, err := c.dial(ctx)
 		if err == nil {
+			if connects++; connects > 1 {
+				c.g.metrics.reconnect("xmpp")
+			}
 			attempt = 0
 			started := time.Now()
 			err = c.serve(ctx, sess, conn)

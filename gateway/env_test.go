@@ -19,6 +19,7 @@ import (
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
 	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports"
 )
 
 const (
@@ -44,6 +45,8 @@ type env struct {
 type envOptions struct {
 	allowed func(string) bool
 	admins  []string
+	limits  transports.Limits
+	metrics *gateway.Metrics
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -77,6 +80,8 @@ func (e *env) start(opts envOptions) {
 		DBPath:    e.dbPath,
 		Allowed:   opts.allowed,
 		IsAdmin:   func(j string) bool { return slices.Contains(opts.admins, j) },
+		Limits:    opts.limits,
+		Metrics:   opts.metrics,
 	})
 	e.gw, e.store, e.stop = g.Gateway, g.Store, g.Stop
 }

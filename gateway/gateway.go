@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"mellium.im/xmpp/jid"
 
 	"passerelle.dev/passerelle/registry"
@@ -56,17 +58,27 @@ type Config struct {
 	LoginRetry time.Duration
 	// Version is reported through XEP-0092.
 	Version string
+	// Metrics receives the gateway's metrics; nil keeps them private.
+	Metrics *Metrics
+	// Limits bound what each user may do; zero fields take the transport's
+	// suggestion, then the gateway's defaults.
+	Limits transports.Limits
 }
 
 // Gateway serves one transport on one component domain.
 type Gateway struct {
-	cfg    Config
-	stats  stats
-	cmds   []*command // the command set, see cmdset.go
-	domain jid.JID
-	info   transports.Info
-	log    *slog.Logger
-	conn   *connection
+	cfg     Config
+	metrics *gatewayMetrics
+	started time.Time
+	limits  transports.Limits
+	// newRegistrations counts registrations of new users under way, for
+	// the limit on registered users.
+	newRegistrations atomic.Int32
+	cmds             []*command // the command set, see cmdset.go
+	domain           jid.JID
+	info             transports.Info
+	log              *slog.Logger
+	conn             *connection
 
 	mu     sync.Mutex
 	users  map[string]*user // by bare JID; guarded by mu
@@ -99,18 +111,24 @@ func New(cfg Config) (*Gateway, error) {
 		cfg.LoginRetry = 30 * time.Second
 	}
 	info := cfg.Transport.Info()
+	cfg.Limits = cfg.Limits.Or(info.Limits).Or(defaultLimits)
+	if cfg.Metrics == nil {
+		cfg.Metrics = NewMetrics(prometheus.NewRegistry())
+	}
 	if cfg.Name == "" {
 		cfg.Name = info.Name
 	}
 	g := &Gateway{
-		cfg:    cfg,
-		domain: domain,
-		info:   info,
-		stats:  stats{started: time.Now()},
-		cmds:   newCommandSet(),
-		log:    cfg.Logger.With("transport", domain.String()),
-		users:  make(map[string]*user),
+		cfg:     cfg,
+		domain:  domain,
+		info:    info,
+		started: time.Now(),
+		limits:  cfg.Limits,
+		cmds:    newCommandSet(),
+		log:     cfg.Logger.With("transport", domain.String()),
+		users:   make(map[string]*user),
 	}
+	g.metrics = cfg.Metrics.forGateway(g)
 	g.conn = newConnection(g)
 	return g, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/xml"
 	"errors"
+	"time"
 
 	"mellium.im/xmpp/stanza"
 
@@ -50,6 +51,9 @@ func (u *user) handleMessage(ev stanzaEvent) {
 		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.RecipientUnavailable, text))
 		return
 	}
+	if !u.checkMessage(s, m.Body, m.Subject) {
+		return
+	}
 	typ := transports.MessageType(s.Type)
 	if typ == "" {
 		typ = transports.Normal
@@ -63,7 +67,7 @@ func (u *user) handleMessage(ev stanzaEvent) {
 		return
 	}
 	u.senders.add(s.ID, s.FromRaw)
-	u.g.stats.toLegacy.Add(1)
+	u.g.metrics.sent(s.at)
 }
 
 // recentSenders remembers which resource sent the last messages, by id, so
@@ -109,7 +113,7 @@ func (u *user) handleLegacy(le legacyEvent) {
 	var err error
 	switch ev := le.ev.(type) {
 	case transports.Message:
-		err = u.deliverMessage(ev)
+		err = u.deliverMessage(ev, le.at)
 	case transports.Presence:
 		if ev.From == "" {
 			break
@@ -121,6 +125,10 @@ func (u *user) handleLegacy(le legacyEvent) {
 		}
 		u.sendContactPresence(ev.From, ev, ev.Status)
 	case transports.Status:
+		if ev.Connected && !u.status.Connected && u.sess != nil {
+			// A live session came back: the transport reconnected it.
+			u.g.metrics.reconnect("legacy")
+		}
 		u.status = ev
 		u.sendStatus()
 	case transports.SendFailure:
@@ -139,17 +147,17 @@ func (u *user) handleLegacy(le legacyEvent) {
 	le.done <- err
 }
 
-func (u *user) deliverMessage(m transports.Message) error {
+func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 	if m.Type == transports.Groupchat {
-		u.roomMessage(m)
+		u.roomMessage(m, at)
 		return nil
 	}
 	if r := u.rooms[m.From]; r != nil && m.Nick != "" {
 		// A private message from an occupant, as MUC services send them.
-		u.g.stats.fromLegacy.Add(1)
 		for res := range r.resources {
 			_ = u.send(messageOut{From: r.occupantJID(m.Nick), To: res, ID: m.ID, Type: string(m.Type), Body: m.Body})
 		}
+		u.g.metrics.delivered(at)
 		return nil
 	}
 	from, err := u.g.contactJID(m.From)
@@ -160,13 +168,16 @@ func (u *user) deliverMessage(m transports.Message) error {
 	if typ == "" {
 		typ = string(transports.Chat)
 	}
-	u.g.stats.fromLegacy.Add(1)
 	out := messageOut{From: from, To: u.jid.String(), ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
 	if m.ID != "" {
 		// A stable id from the network lets clients drop a repeat (XEP-0359).
 		out.Payload = originID{ID: m.ID}
 	}
-	return u.send(out)
+	if err := u.send(out); err != nil {
+		return err
+	}
+	u.g.metrics.delivered(at)
+	return nil
 }
 
 // originID is the XEP-0359 origin-id of a message.

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"fmt"
 	"sort"
 	"strconv"
 	"time"
@@ -10,9 +11,6 @@ import (
 
 	"passerelle.dev/passerelle/transports"
 )
-
-// maxRooms bounds the rooms one user may be in (or joining) at once.
-const maxRooms = 100
 
 // room is one group chat of the user, shared by every resource of theirs
 // that joined it: one membership on the legacy network, many XMPP occupants.
@@ -90,8 +88,9 @@ func (u *user) handleRoomPresence(ev stanzaEvent) {
 
 func (u *user) startJoin(ev stanzaEvent, nick string) {
 	s := ev.s
-	if len(u.rooms) >= maxRooms {
-		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.ResourceConstraint, "You are in too many rooms on this gateway."))
+	if !u.roomAllowed() {
+		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.ResourceConstraint,
+			fmt.Sprintf("You are in %d rooms on this gateway, the most it allows.", len(u.rooms))))
 		return
 	}
 	var x struct {
@@ -290,6 +289,9 @@ func (u *user) handleRoomMessage(ev stanzaEvent) {
 	if m.Body == "" && (m.Subject == "" || nick != "") {
 		return // chat states and the like
 	}
+	if !u.checkMessage(s, m.Body, m.Subject) {
+		return
+	}
 	out := transports.Message{To: r.addr, ID: s.ID, Type: transports.Groupchat, Body: m.Body, Subject: m.Subject}
 	if nick != "" {
 		out.Type, out.Nick, out.Subject = transports.Chat, nick, ""
@@ -302,7 +304,7 @@ func (u *user) handleRoomMessage(ev stanzaEvent) {
 		return
 	}
 	u.senders.add(s.ID, s.FromRaw)
-	u.g.stats.toLegacy.Add(1)
+	u.g.metrics.sent(s.at)
 	if nick != "" || m.Body == "" {
 		// A subject shows once the network confirms it.
 		return

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"time"
 
 	"passerelle.dev/passerelle/transports"
 )
@@ -138,15 +139,15 @@ func (u *user) roomSubject(ev transports.RoomSubject) {
 }
 
 // roomMessage delivers a group-chat message to every resource in the room.
-func (u *user) roomMessage(m transports.Message) {
+func (u *user) roomMessage(m transports.Message, at time.Time) {
 	r := u.rooms[m.From]
 	if r == nil || !r.joined {
 		return
 	}
-	u.g.stats.fromLegacy.Add(1)
 	for res := range r.resources {
 		_ = u.send(messageOut{From: r.occupantJID(m.Nick), To: res, ID: m.ID, Type: "groupchat", Subject: m.Subject, Body: m.Body})
 	}
+	u.g.metrics.delivered(at)
 }
 
 func (u *user) roomLeft(ev transports.RoomLeft) {

@@ -146,6 +146,7 @@ func (u *user) loginFinished(ev loginDone) {
 	case ev.err != nil:
 		ev.sink.close()
 		u.log.Warn("legacy login failed", "err", ev.err)
+		u.g.metrics.login(false)
 		u.status = transports.Status{Connected: false, Message: "Login failed: " + userText(ev.err)}
 		u.failPending(transportError(ev.err))
 		u.failWaitingRooms(ev.err)
@@ -159,6 +160,7 @@ func (u *user) loginFinished(ev loginDone) {
 		return
 	}
 	u.log.Info("logged in to the legacy network")
+	u.g.metrics.login(true)
 	u.retries = 0
 	u.sess, u.sink = ev.sess, ev.sink
 	u.status = transports.Status{Connected: true}

@@ -104,6 +104,13 @@ func (u *user) register(raw map[string]string, reply func(*stanza.Error)) {
 		reply(&e)
 		return
 	}
+	ok, release := u.reserveRegistration()
+	if !ok {
+		e := stanzaErr(stanza.Wait, stanza.ResourceConstraint, u.g.cfg.Name+" has as many users as its administrator allows.")
+		reply(&e)
+		return
+	}
+	u.regRelease = release
 	var previous transports.Values
 	if u.reg != nil {
 		previous = registrationValues(u.reg)
@@ -240,6 +247,9 @@ func registrationValues(r *registry.Registration) transports.Values {
 // the iq, and asks for a presence subscription (XEP-0100 §4.1).
 func (u *user) registerFinished(ev registerDone) {
 	u.regInFlight = false
+	// The registration is stored or refused below, before the loop handles
+	// anything else: either way it no longer needs a reserved place.
+	defer u.regRelease()
 	if ev.err != nil {
 		u.log.Info("registration refused", "err", ev.err)
 		e := transportError(ev.err)

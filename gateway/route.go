@@ -148,6 +148,7 @@ func (g *Gateway) replyError(s *inbound, e stanza.Error) {
 	if !answersWithError(s) || s.FromRaw == "" {
 		return
 	}
+	g.metrics.stanzaError(string(e.Condition))
 	g.reply(errorReply(s, g.replyFrom(s), e))
 }
 

@@ -4,6 +4,7 @@ import (
 	"encoding/xml"
 	"io"
 	"strings"
+	"time"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -30,13 +31,14 @@ type inbound struct {
 	ID      string
 	Type    string
 	inner   []xml.Token
+	at      time.Time // when it was read
 
 	from, to jid.JID
 }
 
 // readStanza reads the rest of the element that start opened from d.
 func readStanza(d xml.TokenReader, start xml.StartElement) (*inbound, error) {
-	s := &inbound{XMLName: start.Name}
+	s := &inbound{XMLName: start.Name, at: time.Now()}
 	for _, a := range start.Attr {
 		if a.Name.Space != "" {
 			continue

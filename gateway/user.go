@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -41,6 +42,7 @@ type stanzaEvent struct {
 // legacyEvent is an event from the user's legacy session.
 type legacyEvent struct {
 	ev   transports.Event
+	at   time.Time // when the transport delivered it
 	sink *sink
 	done chan error
 }
@@ -100,6 +102,8 @@ type user struct {
 	pending     []stanzaEvent // messages waiting for the login to finish
 	inFlight    int           // asynchronous operations whose result is due
 	regInFlight bool          // a Register call is under way
+	regRelease  func()        // gives back the place the registration in flight holds
+	limiter     *rate.Limiter // messages to the network; see checkMessage
 
 	contacts map[string]transports.Presence // last presence of each legacy contact
 	senders  recentSenders                  // which resource sent recent messages
@@ -305,7 +309,7 @@ func (s *sink) close() {
 func (s *sink) Deliver(ctx context.Context, ev transports.Event) error {
 	done := make(chan error, 1)
 	select {
-	case s.u.events <- legacyEvent{ev: ev, sink: s, done: done}:
+	case s.u.events <- legacyEvent{ev: ev, at: time.Now(), sink: s, done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.closed:

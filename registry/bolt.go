@@ -299,3 +299,35 @@ func (d *DB) DeleteRegistration(ctx context.Context, user, transport string) err
 	}
 	return nil
 }
+
+// Backup writes a consistent copy of the database to dest, while the
+// database stays in use: the copy is one read transaction's view, written
+// to a temporary file, synced, then renamed over dest. The key file is not
+// copied: keep it in its own backup.
+func (d *DB) Backup(ctx context.Context, dest string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	tmp, err := os.CreateTemp(filepath.Dir(dest), filepath.Base(dest)+".tmp-*")
+	if err != nil {
+		return fmt.Errorf("registry: backup: %w", err)
+	}
+	defer os.Remove(tmp.Name())
+	err = d.db.View(func(tx *bolt.Tx) error {
+		_, err := tx.WriteTo(tmp)
+		return err
+	})
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp.Name(), dest)
+	}
+	if err != nil {
+		return fmt.Errorf("registry: backup to %s: %w", dest, err)
+	}
+	return nil
+}

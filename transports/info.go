@@ -20,6 +20,9 @@ type Info struct {
 	// online in XMPP or not: what arrives meanwhile goes to the user's bare
 	// JID, for the XMPP server's offline storage.
 	AlwaysOn bool
+	// Limits are the transport's suggested per-user limits; the admin's
+	// config overrides them.
+	Limits Limits
 }
 
 // FieldKeepRooms names a Bool registration field that a transport with
@@ -66,4 +69,42 @@ func (i Info) Field(name string) (Field, bool) {
 		}
 	}
 	return Field{}, false
+}
+
+// Limits bound what one user can make a transport do, so that one account
+// cannot get the gateway banned from a network or use it as a relay. A zero
+// field means "no opinion": the admin's config, then the transport's
+// suggestion (Info.Limits), then the gateway's default apply.
+type Limits struct {
+	// MessagesPerMinute is the sustained rate of messages one user may send
+	// to the network; Burst is how many may go at once.
+	MessagesPerMinute float64
+	Burst             int
+	// MaxMessageBytes bounds a message's body plus subject, in bytes.
+	MaxMessageBytes int
+	// MaxRooms bounds the rooms one user is in at once.
+	MaxRooms int
+	// MaxRegistrations bounds the users registered with the transport; zero
+	// is unlimited.
+	MaxRegistrations int
+}
+
+// Or returns l with each zero field taken from d.
+func (l Limits) Or(d Limits) Limits {
+	if l.MessagesPerMinute == 0 {
+		l.MessagesPerMinute = d.MessagesPerMinute
+	}
+	if l.Burst == 0 {
+		l.Burst = d.Burst
+	}
+	if l.MaxMessageBytes == 0 {
+		l.MaxMessageBytes = d.MaxMessageBytes
+	}
+	if l.MaxRooms == 0 {
+		l.MaxRooms = d.MaxRooms
+	}
+	if l.MaxRegistrations == 0 {
+		l.MaxRegistrations = d.MaxRegistrations
+	}
+	return l
 }

@@ -7,6 +7,7 @@
 //	passerelle -config FILE check-config     validate the config and describe it
 //	passerelle -config FILE users list       list registrations
 //	passerelle -config FILE users remove JID [TRANSPORT]
+//	passerelle -config FILE backup DEST      copy the database of a stopped gateway
 //	passerelle version
 package main
 
@@ -28,6 +29,8 @@ const usage = `usage:
   passerelle -config FILE users list             list registered users
   passerelle -config FILE users remove JID [TRANSPORT]
                                                  remove a user's registrations
+  passerelle -config FILE backup DEST            copy the database (gateway stopped;
+                                                 a running one backs up on SIGUSR1)
   passerelle version                             print the version
 `
 
@@ -83,6 +86,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return nil
 	case "users":
 		return usersCommand(ctx, cfg, rest[1:], stdout)
+	case "backup":
+		return backupCommand(ctx, cfg, rest[1:], stdout)
 	default:
 		fmt.Fprint(stderr, usage)
 		return exitError{2, fmt.Errorf("unknown command %q", rest[0])}

@@ -37,16 +37,26 @@ func loadConfig(path string) (*config.Config, error) {
 	return config.Load(path, kindNames())
 }
 
-// serve runs every configured transport until ctx is done. SIGHUP reloads
-// the access lists and the log level from the config file.
+// serve runs every configured transport until ctx is done. SIGHUP reopens
+// the log file and reloads the access lists and the log level from the
+// config file.
 func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
+	var reopen func() error
+	if cfg.LogFile != "" {
+		lf, err := openLogFile(cfg.LogFile)
+		if err != nil {
+			return exitError{2, err}
+		}
+		defer lf.Close()
+		logOut, reopen = lf, lf.Reopen
+	}
 	level := new(slog.LevelVar)
 	level.Set(cfg.LogLevel)
 	log := newLogger(cfg, level, logOut)
 	slog.SetDefault(log)
 	var live atomic.Pointer[config.Config]
 	live.Store(cfg)
-	go reloadOnHangup(ctx, cfg.Path, &live, level, log)
+	go reloadOnHangup(ctx, cfg.Path, &live, level, reopen, log)
 
 	// Build every transport first: their option errors are config errors,
 	// reported before anything is opened or connected.
@@ -69,6 +79,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		}
 	}()
 
+	go backupOnSignal(ctx, cfg, store, log)
+	promReg, metrics := newMetricsRegistry()
 	gws := make([]*gateway.Gateway, len(cfg.Transports))
 	for i, tc := range cfg.Transports {
 		gws[i], err = gateway.New(gateway.Config{
@@ -85,12 +97,19 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			ReconnectMax: cfg.XMPP.ReconnectMax,
 			PingInterval: cfg.XMPP.PingInterval,
 			Version:      version(),
+			Metrics:      metrics,
+			Limits:       tc.Limits,
 		})
 		if err != nil {
 			return exitError{2, err}
 		}
 	}
 	log.Info("starting", "version", version(), "transports", len(gws), "database", cfg.Database.Path)
+	if cfg.Metrics.Listen != "" {
+		if err := serveOps(ctx, cfg.Metrics.Listen, promReg, gws, store, log); err != nil {
+			return err
+		}
+	}
 
 	errs := make(chan error, len(gws))
 	var wg sync.WaitGroup
@@ -116,10 +135,11 @@ func allowFunc(live *atomic.Pointer[config.Config], transport string) func(strin
 	return func(domain string) bool { return live.Load().Allowed(transport, domain) }
 }
 
-// reloadOnHangup re-reads the config on SIGHUP. The access lists and the log
-// level take effect at once, without dropping sessions; other changes need a
-// restart, and an invalid file changes nothing.
-func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[config.Config], level *slog.LevelVar, log *slog.Logger) {
+// reloadOnHangup reopens the log file (if any) and re-reads the config on
+// SIGHUP. The access lists and the log level take effect at once, without
+// dropping sessions; other changes need a restart, and an invalid file
+// changes nothing.
+func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[config.Config], level *slog.LevelVar, reopen func() error, log *slog.Logger) {
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
@@ -129,13 +149,20 @@ func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[confi
 			return
 		case <-hup:
 		}
+		if reopen != nil {
+			if err := reopen(); err != nil {
+				log.Error("SIGHUP: cannot reopen the log file", "err", err)
+			} else {
+				log.Info("SIGHUP: log file reopened")
+			}
+		}
 		next, err := loadConfig(path)
 		if err != nil {
 			log.Error("SIGHUP: config not reloaded", "err", err)
 			continue
 		}
-		if !sameTransports(live.Load(), next) || next.XMPP != live.Load().XMPP || next.Database != live.Load().Database {
-			log.Warn("SIGHUP: transport, server and database changes need a restart; applying access lists and log level only")
+		if cur := live.Load(); !sameTransports(cur, next) || next.XMPP != cur.XMPP || next.Database != cur.Database || next.Metrics != cur.Metrics || next.LogFile != cur.LogFile {
+			log.Warn("SIGHUP: transport, limit, server, database, metrics and log file changes need a restart; applying access lists and log level only")
 		}
 		live.Store(next)
 		level.Set(next.LogLevel)
@@ -149,7 +176,7 @@ func sameTransports(a, b *config.Config) bool {
 	}
 	for i := range a.Transports {
 		x, y := a.Transports[i], b.Transports[i]
-		if x.Kind != y.Kind || x.Domain != y.Domain || x.Secret != y.Secret || x.Name != y.Name {
+		if x.Kind != y.Kind || x.Domain != y.Domain || x.Secret != y.Secret || x.Name != y.Name || x.Limits != y.Limits {
 			return false
 		}
 	}

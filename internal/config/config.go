@@ -11,12 +11,17 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"passerelle.dev/passerelle/transports"
 )
 
 // Config is a validated configuration.
 type Config struct {
-	LogLevel   slog.Level
-	LogFormat  string
+	LogLevel  slog.Level
+	LogFormat string
+	// LogFile receives the logs, reopened on SIGHUP; empty means stderr.
+	LogFile    string
+	Metrics    Metrics
 	XMPP       XMPP
 	Database   Database
 	Access     Access
@@ -32,6 +37,12 @@ type XMPP struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// PingInterval is the keep-alive period; zero disables it.
 	PingInterval time.Duration
+}
+
+// Metrics says where the metrics and health endpoints listen.
+type Metrics struct {
+	// Listen is a host:port for /metrics and /healthz; empty disables them.
+	Listen string
 }
 
 // Database locates the registry and its key.
@@ -57,6 +68,9 @@ type Transport struct {
 	Name   string
 	// AllowDomains, if set, overrides Access.AllowDomains.
 	AllowDomains []string
+	// Limits bound each user's use of the transport; zero fields take the
+	// transport's and the gateway's defaults.
+	Limits transports.Limits
 	// Options are the transport's own settings.
 	Options Options
 }
@@ -65,7 +79,11 @@ type Transport struct {
 type file struct {
 	LogLevel  string `toml:"log_level"`
 	LogFormat string `toml:"log_format"`
-	XMPP      struct {
+	LogFile   string `toml:"log_file"`
+	Metrics   struct {
+		Listen string `toml:"listen"`
+	} `toml:"metrics"`
+	XMPP struct {
 		Server       string    `toml:"server"`
 		ReconnectMin *Duration `toml:"reconnect_min"`
 		ReconnectMax *Duration `toml:"reconnect_max"`
@@ -86,8 +104,18 @@ type file struct {
 		SecretFile   string         `toml:"secret_file"`
 		Name         string         `toml:"name"`
 		AllowDomains []string       `toml:"allow_domains"`
+		Limits       limitsFile     `toml:"limits"`
 		Options      map[string]any `toml:"options"`
 	} `toml:"transport"`
+}
+
+// limitsFile mirrors a transport's [transport.limits] table.
+type limitsFile struct {
+	MessagesPerMinute float64 `toml:"messages_per_minute"`
+	Burst             int     `toml:"burst"`
+	MaxMessageBytes   int     `toml:"max_message_bytes"`
+	MaxRooms          int     `toml:"max_rooms"`
+	MaxRegistrations  int     `toml:"max_registrations"`
 }
 
 // Duration is a TOML string such as "30s"; transports use it in their

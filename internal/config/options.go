@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"github.com/BurntSushi/toml"
+
+	"passerelle.dev/passerelle/transports"
 )
 
 // Options are a transport's own settings, the [transport.options] table,
@@ -59,7 +61,16 @@ func (c *Config) Summary() string {
 	fmt.Fprintf(&b, "XMPP server (component listener): %s\n", c.XMPP.Server)
 	fmt.Fprintf(&b, "  reconnect backoff %v to %v, keep-alive ping every %v\n", c.XMPP.ReconnectMin, c.XMPP.ReconnectMax, c.XMPP.PingInterval)
 	fmt.Fprintf(&b, "database: %s (key file %s)\n", c.Database.Path, c.Database.KeyFile)
-	fmt.Fprintf(&b, "log level %s, format %s\n", c.LogLevel, c.LogFormat)
+	logTo := c.LogFile
+	if logTo == "" {
+		logTo = "stderr"
+	}
+	fmt.Fprintf(&b, "log level %s, format %s, to %s (reopened on SIGHUP)\n", c.LogLevel, c.LogFormat, logTo)
+	if c.Metrics.Listen != "" {
+		fmt.Fprintf(&b, "metrics and health: http://%s/metrics and /healthz\n", c.Metrics.Listen)
+	} else {
+		fmt.Fprintf(&b, "metrics and health: off (set metrics.listen)\n")
+	}
 	fmt.Fprintf(&b, "users allowed from: %s\n", strings.Join(c.Access.AllowDomains, ", "))
 	if len(c.Access.Admins) > 0 {
 		fmt.Fprintf(&b, "admins: %s\n", strings.Join(c.Access.Admins, ", "))
@@ -73,9 +84,32 @@ func (c *Config) Summary() string {
 		if t.AllowDomains != nil {
 			fmt.Fprintf(&b, "  users allowed from: %s\n", strings.Join(t.AllowDomains, ", "))
 		}
+		if l := t.Limits; l != (transports.Limits{}) {
+			fmt.Fprintf(&b, "  limits set: %s\n", describeLimits(l))
+		}
 		if keys := t.Options.Keys(); len(keys) > 0 {
 			fmt.Fprintf(&b, "  options set: %s\n", strings.Join(keys, ", "))
 		}
 	}
 	return b.String()
+}
+
+func describeLimits(l transports.Limits) string {
+	var parts []string
+	if l.MessagesPerMinute > 0 {
+		parts = append(parts, fmt.Sprintf("%g messages a minute per user", l.MessagesPerMinute))
+	}
+	if l.Burst > 0 {
+		parts = append(parts, fmt.Sprintf("bursts of %d", l.Burst))
+	}
+	if l.MaxMessageBytes > 0 {
+		parts = append(parts, fmt.Sprintf("messages up to %d bytes", l.MaxMessageBytes))
+	}
+	if l.MaxRooms > 0 {
+		parts = append(parts, fmt.Sprintf("%d rooms per user", l.MaxRooms))
+	}
+	if l.MaxRegistrations > 0 {
+		parts = append(parts, fmt.Sprintf("%d registered users", l.MaxRegistrations))
+	}
+	return strings.Join(parts, ", ")
 }

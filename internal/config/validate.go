@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"mellium.im/xmpp/jid"
+
+	"passerelle.dev/passerelle/transports"
 )
 
 func (c *Config) validateTop(p *problems, f *file) {
@@ -33,6 +35,13 @@ func (c *Config) validateTop(p *problems, f *file) {
 		c.LogFormat = "json"
 	default:
 		p.add("log_format", "%q is not one of text, json", f.LogFormat)
+	}
+
+	c.LogFile = f.LogFile
+	if c.Metrics.Listen = f.Metrics.Listen; c.Metrics.Listen != "" {
+		if err := checkHostPort(c.Metrics.Listen); err != nil {
+			p.add("metrics.listen", "%v", err)
+		}
 	}
 
 	c.XMPP.Server = f.XMPP.Server
@@ -118,8 +127,21 @@ func (c *Config) validateTransports(p *problems, f *file, kinds []string) {
 		if t.AllowDomains != nil {
 			tc.AllowDomains = checkDomains(p, key+".allow_domains", t.AllowDomains)
 		}
+		tc.Limits = checkLimits(p, key+".limits", t.Limits)
 		c.Transports = append(c.Transports, tc)
 	}
+}
+
+func checkLimits(p *problems, key string, l limitsFile) transports.Limits {
+	if l.MessagesPerMinute < 0 {
+		p.add(key+".messages_per_minute", "must not be negative")
+	}
+	for name, n := range map[string]int{"burst": l.Burst, "max_message_bytes": l.MaxMessageBytes, "max_rooms": l.MaxRooms, "max_registrations": l.MaxRegistrations} {
+		if n < 0 {
+			p.add(key+"."+name, "must not be negative")
+		}
+	}
+	return transports.Limits(l)
 }
 
 func known(kinds []string) string {

@@ -24,6 +24,8 @@ type Options struct {
 	Logger    *slog.Logger // nil: slog.Default()
 	Allowed   func(domain string) bool
 	IsAdmin   func(bareJID string) bool
+	Limits    transports.Limits
+	Metrics   *gateway.Metrics // nil: private metrics
 }
 
 // Gateway is a running gateway and its registry.
@@ -52,6 +54,8 @@ func Start(t testing.TB, o Options) *Gateway {
 		Store:         store,
 		Allowed:       o.Allowed,
 		IsAdmin:       o.IsAdmin,
+		Limits:        o.Limits,
+		Metrics:       o.Metrics,
 		Logger:        o.Logger,
 		ReconnectMin:  50 * time.Millisecond,
 		ReconnectMax:  500 * time.Millisecond,

@@ -189,6 +189,8 @@ func (t *Transport) Info() transports.Info {
 		AddressPrompt: "Email address",
 		AddressDesc:   "The address of the person to write to, such as alice@example.com.",
 		AlwaysOn:      t.cfg.WhileOffline,
+		// A person chatting by mail, not a relay: few mails a minute.
+		Limits: transports.Limits{MessagesPerMinute: 10, Burst: 10, MaxMessageBytes: 256 << 10},
 	}
 }
 

@@ -15,6 +15,7 @@ import (
 	"passerelle.dev/passerelle/internal/irctest"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
+	"passerelle.dev/passerelle/transports"
 	"passerelle.dev/passerelle/transports/irc"
 )
 
@@ -48,6 +49,8 @@ type envOptions struct {
 	// and slowPoll makes ISON polling too slow to notice anything.
 	second   bool
 	slowPoll bool
+	// limits are the gateway's per-user limits (zero: the defaults).
+	limits transports.Limits
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -119,6 +122,7 @@ func (e *env) start() {
 		DBPath:    e.dbPath,
 		Logger:    log,
 		Allowed:   func(d string) bool { return d == serverDomain },
+		Limits:    e.opts.limits,
 	}).Stop
 }
 

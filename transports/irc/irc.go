@@ -184,6 +184,9 @@ func (t *Transport) Info() transports.Info {
 		},
 		AddressPrompt: "IRC nickname or channel, with its network",
 		AddressDesc:   "Write nick@network or #channel@network, such as #go@irc.libera.chat.",
+		// Chat speed, but a long paste splits into many lines: 8 KiB is
+		// about twenty of them, which the paced queue spreads out.
+		Limits: transports.Limits{MessagesPerMinute: 120, Burst: 20, MaxMessageBytes: 8 << 10},
 	}
 }
 

@@ -1,0 +1,86 @@
+package gateway
+
+import (
+	"fmt"
+	"math"
+	"time"
+
+	"golang.org/x/time/rate"
+	"mellium.im/xmpp/stanza"
+
+	"passerelle.dev/passerelle/registry"
+	"passerelle.dev/passerelle/transports"
+)
+
+// defaultLimits apply where neither the config nor the transport set a
+// limit.
+var defaultLimits = transports.Limits{
+	MessagesPerMinute: 60,
+	Burst:             10,
+	MaxMessageBytes:   64 << 10,
+	MaxRooms:          100,
+}
+
+// checkMessage enforces the size and rate limits on a message the user
+// sends to the network. It answers s with an error and returns false when
+// the message may not go.
+func (u *user) checkMessage(s *inbound, body, subject string) bool {
+	lim := u.g.limits
+	if n := len(body) + len(subject); n > lim.MaxMessageBytes {
+		u.g.metrics.limit("size")
+		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.NotAcceptable,
+			fmt.Sprintf("The message is too long: %d bytes, at most %d.", n, lim.MaxMessageBytes)))
+		return false
+	}
+	if u.limiter == nil {
+		u.limiter = rate.NewLimiter(rate.Limit(lim.MessagesPerMinute/60), lim.Burst)
+	}
+	if u.limiter.Allow() {
+		return true
+	}
+	u.g.metrics.limit("rate")
+	every := time.Duration(float64(time.Minute) / lim.MessagesPerMinute)
+	u.g.replyError(s, stanzaErr(stanza.Wait, stanza.ResourceConstraint,
+		fmt.Sprintf("Too many messages: at most %s a minute to %s. Try again in %s.",
+			trimFloat(lim.MessagesPerMinute), u.g.info.Name, every.Round(100*time.Millisecond))))
+	return false
+}
+
+// roomAllowed reports whether the user may join one more room.
+func (u *user) roomAllowed() bool {
+	if len(u.rooms) < u.g.limits.MaxRooms {
+		return true
+	}
+	u.g.metrics.limit("rooms")
+	return false
+}
+
+// reserveRegistration checks the limit on registered users before a new
+// user's registration and holds a place for it; release gives it back. It
+// returns false when the transport is full.
+func (u *user) reserveRegistration() (ok bool, release func()) {
+	max := u.g.limits.MaxRegistrations
+	if max <= 0 || u.reg != nil {
+		return true, func() {}
+	}
+	pending := u.g.newRegistrations.Add(1)
+	release = func() { u.g.newRegistrations.Add(-1) }
+	n := 0
+	err := u.g.eachRegistration(u.ctx, func(registry.Registration) error { n++; return nil })
+	if err != nil {
+		u.log.Warn("cannot count the registrations", "err", err)
+	}
+	if n+int(pending) > max {
+		release()
+		u.g.metrics.limit("registrations")
+		return false, nil
+	}
+	return true, release
+}
+
+func trimFloat(f float64) string {
+	if f == math.Trunc(f) {
+		return fmt.Sprintf("%.0f", f)
+	}
+	return fmt.Sprintf("%.2g", f)
+}
