@@ -42,6 +42,10 @@ func TestRegistration(t *testing.T) {
 	}
 	// The right password is accepted.
 	e.register(c, "alice", "alice-mail")
+	// Passwords never reach the logs, even at debug level.
+	if logs := e.logs.String(); strings.Contains(logs, "alice-mail") || strings.Contains(logs, "password=") {
+		t.Errorf("a password was logged:\n%s", logs)
+	}
 }
 
 // TestMailOut: a chat message becomes a mail with the right headers, and a
