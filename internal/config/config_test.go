@@ -29,6 +29,9 @@ domain = "irc.example.org"
 secret = "top-secret-value"
 name = "IRC"
 allow_domains = ["*"]
+[transport.limits]
+messages_per_minute = 30.5
+max_rooms = 7
 [transport.options]
 network = "irc.libera.chat"
 port = 6697
@@ -51,6 +54,12 @@ func TestValid(t *testing.T) {
 	}
 	if !c.IsAdmin("Admin@example.org") || c.IsAdmin("bob@example.org") {
 		t.Error("admins wrong")
+	}
+	if l := c.Transports[0].Limits; l.MessagesPerMinute != 30.5 || l.MaxRooms != 7 || l.Burst != 0 || c.Transports[1].Limits.MaxRooms != 0 {
+		t.Errorf("limits: %+v", c.Transports)
+	}
+	if s := c.Summary(); !strings.Contains(s, "limits set: 30.5 messages a minute per user, 7 rooms per user") || !strings.Contains(s, "metrics and health: off") {
+		t.Errorf("summary:\n%s", s)
 	}
 	var o struct {
 		Network string `toml:"network"`
@@ -99,6 +108,9 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 		{"missing secret file", base(func(s string) string {
 			return strings.Replace(s, `secret = "another-secret"`, `secret_file = "/nonexistent/secret"`, 1)
 		}), "transport[1].secret_file"},
+		{"negative limit", base(func(s string) string { return strings.Replace(s, "max_rooms = 7", "max_rooms = -1", 1) }), "transport[0].limits.max_rooms: must not be negative"},
+		{"unknown limit", base(func(s string) string { return strings.Replace(s, "max_rooms = 7", "max_room = 7", 1) }), "transport.limits.max_room: unknown key"},
+		{"bad metrics address", base(func(s string) string { return s + "[metrics]\nlisten = \"9470\"\n" }), "metrics.listen"},
 		{"no transports", "[xmpp]\nserver = \"h:1\"\n[database]\npath = \"x\"\n[access]\nallow_domains = [\"*\"]\n", "no [[transport]]"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
