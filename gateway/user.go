@@ -313,11 +313,16 @@ func (s *sink) Deliver(ctx context.Context, ev transports.Event) error {
 	case <-s.u.done:
 		return errSessionClosed
 	}
+	// Queued, the event may wait behind the very Close that closes this
+	// sink (the loop closing the session waits for the transport, which
+	// waits here): stop waiting then; the loop drops the event later.
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-s.closed:
+		return errSessionClosed
 	case <-s.u.done:
 		return errSessionClosed
 	}
