@@ -122,8 +122,8 @@ func roundTrip(t *testing.T, bob *irctest.Client, c *xmpptest.Client, channel, n
 // TestXMPPServerRestartUnderTraffic restarts Prosody while two XMPP users
 // and an IRC user talk in a channel. The component reconnects; the users,
 // once back online (one with the same resource, one with another), get the
-// transport's presence, rejoin the room and talk both ways; nothing of
-// their registrations is lost.
+// transport's presence and their IRC contact's, rejoin the room and talk
+// both ways; nothing of their registrations is lost.
 func TestXMPPServerRestartUnderTraffic(t *testing.T) {
 	e := newEnv(t)
 	const channel = "#traffic"
@@ -132,6 +132,9 @@ func TestXMPPServerRestartUnderTraffic(t *testing.T) {
 	alice := e.client("alice", "phone")
 	e.register(alice, "alice")
 	join(t, alice, channel, "alice")
+	alice.SendRaw(t, `<presence to='`+userJID("bob")+`' type='subscribe'/>`)
+	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), "subscribed"))
+	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), ""))
 	carol := e.client("carol", "laptop")
 	e.register(carol, "carol")
 	join(t, carol, channel, "carol")
@@ -157,6 +160,7 @@ func TestXMPPServerRestartUnderTraffic(t *testing.T) {
 	if p := alice.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "")); p.Text("", "show") != "" {
 		t.Errorf("transport presence for alice after the restart: %s", p)
 	}
+	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), ""))
 	carol = e.client("carol", "tablet")
 	carol.SendRaw(t, `<presence/>`)
 	if p := carol.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "")); p.Text("", "show") != "" {
