@@ -110,6 +110,9 @@ type user struct {
 	requests    map[string]*inbound  // stanzas waiting for a transports.Done, by id
 	nextRequest uint64
 
+	unconfirmed map[string]bool // resources not heard of since the reconnection, see reconfirm
+	confirmGen  uint64
+
 	runs    map[string]*cmdRun // commands being run, by session id
 	nextRun uint64
 	snap    atomic.Pointer[userSnap] // for other goroutines: see publish
@@ -220,6 +223,9 @@ func (u *user) handleSafely(ev event) {
 		u.registerFinished(ev)
 	case reconnected:
 		u.announce()
+		u.reconfirm()
+	case confirmResources:
+		u.dropUnconfirmed(ev)
 	case leaveCheck:
 		u.checkLeave(ev)
 	case adminAction:

@@ -34,6 +34,10 @@ type traffic struct {
 	sent  atomic.Int64
 }
 
+// confirmWait is the gateway's wait for resources to show up again after
+// a reconnection (gateway.confirmWait).
+const confirmWait = 10 * time.Second
+
 const (
 	trafficEvery = 20 * time.Millisecond
 	trafficMax   = 1500 // lines per sender, at most
@@ -194,7 +198,9 @@ func TestComponentLinkCutUnderTraffic(t *testing.T) {
 	alice.SendRaw(t, `<presence to='`+userJID("bob")+`' type='subscribe'/>`)
 	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), "subscribed"))
 	alice.Expect(t, wait, xmpptest.PresenceFrom(userJID("bob"), ""))
-	alice.ExpectNone(t, 300*time.Millisecond, func(s *xmpptest.Stanza) bool {
+	// Presences from before the cut prove nothing about the reconnection.
+	time.Sleep(300 * time.Millisecond)
+	drain(alice, func(s *xmpptest.Stanza) bool {
 		return xmpptest.PresenceFrom(gwDomain, "")(s) || xmpptest.PresenceFrom(userJID("bob"), "")(s)
 	})
 
@@ -215,10 +221,30 @@ func TestComponentLinkCutUnderTraffic(t *testing.T) {
 	alice.Expect(t, wait, groupchat(channel, "bob", "said while the link was down"))
 	tr.stop()
 	roundTrip(t, bob, alice, channel, "alice", "after the cut")
-	bob.ExpectNone(t, 300*time.Millisecond, irctest.From("alice", func(m irctest.Message) bool {
+	// The gateway asked the server who is online after reconnecting: the
+	// user's resource answered, so it stays in the room past that wait.
+	bob.ExpectNone(t, confirmWait+time.Second, irctest.From("alice", func(m irctest.Message) bool {
 		return m.Command == "QUIT" || m.Command == "PART"
 	}))
+	roundTrip(t, bob, alice, channel, "alice", "later")
 	registered(t, alice, "alice")
+}
+
+// drain takes every stanza that match accepts out of c's buffer.
+func drain(c *xmpptest.Client, match func(*xmpptest.Stanza) bool) {
+	for {
+		got := false
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			c.Expect(quietTB{}, time.Millisecond, match)
+			got = true
+		}()
+		<-done
+		if !got {
+			return
+		}
+	}
 }
 
 // eventually polls cond until it holds or the wait is over.
@@ -230,5 +256,42 @@ func eventually(t *testing.T, what string, cond func() bool) {
 			t.Fatalf("timed out waiting until %s", what)
 		}
 		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// TestXMPPServerCrash kills Prosody with SIGKILL, so that the gateway hears
+// nothing about the users going offline, and starts it again. The user
+// comes back with another resource, rejoins and talks; the resource that
+// died with the server is forgotten, so that when the user goes offline
+// they leave IRC as usual rather than staying there for good.
+func TestXMPPServerCrash(t *testing.T) {
+	e := newEnv(t)
+	const channel = "#crash"
+	bob, alice := e.bobAndAlice(t, channel)
+	roundTrip(t, bob, alice, channel, "alice", "before the crash")
+
+	e.xmpp.Kill()
+	e.xmpp.Restart(t)
+	eventually(t, "the gateway reconnects", e.gw.Connected)
+	alice = e.client("alice", "tablet")
+	e.waitServing(alice)
+	alice.SendRaw(t, `<presence/>`)
+	alice.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	join(t, alice, channel, "alice")
+	roundTrip(t, bob, alice, channel, "alice", "after the crash")
+	registered(t, alice, "alice")
+
+	alice.SendRaw(t, `<presence type='unavailable'/>`)
+	bob.Expect(t, 3*wait, irctest.From("alice", func(m irctest.Message) bool { return m.Command == "PART" || m.Command == "QUIT" }))
+	deadline := time.Now().Add(wait)
+	for {
+		bob.Send("ISON alice")
+		if m := bob.Expect(t, wait, irctest.Command("303")); strings.TrimSpace(m.Trailing()) == "" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("alice is still connected to IRC after going offline")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
