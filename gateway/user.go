@@ -289,6 +289,18 @@ func (u *user) send(v any) error {
 	return err
 }
 
+// sendConfirmed writes a stanza and waits until the server has taken it,
+// bounded in time; see connection.sendConfirmed.
+func (u *user) sendConfirmed(v any) error {
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	err := u.g.conn.sendConfirmed(ctx, v)
+	if err != nil {
+		u.log.Warn("cannot send a stanza", "err", err)
+	}
+	return err
+}
+
 // sink is the Sink of one legacy session. It refuses events once the loop
 // has closed that session, so a transport blocked in Deliver can never
 // deadlock with a Close waiting for it.
