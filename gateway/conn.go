@@ -40,6 +40,7 @@ type connection struct {
 	sess    *xmpp.Session // nil while disconnected; guarded by mu
 	netConn net.Conn      // guarded by mu
 	ready   chan struct{} // closed while connected; guarded by mu
+	lost    chan struct{} // closed when the current connection ends; guarded by mu
 
 	writeMu sync.Mutex // one stanza at a time, each with its own deadline
 	pings   sync.Map   // ping id → chan struct{}
@@ -134,8 +135,9 @@ func (c *connection) dial(ctx context.Context) (*xmpp.Session, net.Conn, error) 
 
 // serve reads stanzas until the connection fails or ctx is done.
 func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Conn) error {
+	lost := make(chan struct{})
 	c.mu.Lock()
-	c.sess, c.netConn = sess, conn
+	c.sess, c.netConn, c.lost = sess, conn, lost
 	close(c.ready)
 	c.mu.Unlock()
 	c.g.log.Info("connected to the XMPP server", "server", c.g.cfg.Server)
@@ -145,9 +147,10 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 	go func() {
 		<-sctx.Done()
 		c.mu.Lock()
-		c.sess, c.netConn = nil, nil
+		c.sess, c.netConn, c.lost = nil, nil, nil
 		c.ready = make(chan struct{})
 		c.mu.Unlock()
+		close(lost)
 		if ctx.Err() != nil {
 			// Shutting down: end the stream politely first.
 			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -204,37 +207,78 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 // send writes one stanza, waiting for the connection if it is down. It returns
 // once the stanza was written to the server, or with an error.
 func (c *connection) send(ctx context.Context, v any) error {
+	_, err := c.sendOn(ctx, v)
+	return err
+}
+
+// sendOn is send that also returns a channel closed when the connection
+// the stanza was written on ends.
+func (c *connection) sendOn(ctx context.Context, v any) (<-chan struct{}, error) {
 	for {
 		c.mu.Lock()
-		sess, conn, ready := c.sess, c.netConn, c.ready
+		sess, conn, ready, lost := c.sess, c.netConn, c.ready, c.lost
 		c.mu.Unlock()
 		if sess == nil {
 			if c.closing.Load() {
-				return errDisconnected
+				return nil, errDisconnected
 			}
 			select {
 			case <-ready:
 				continue
 			case <-ctx.Done():
-				return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+				return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 			}
 		}
 		err := c.write(sess, conn, v)
 		if err == nil {
-			return nil
+			return lost, nil
 		}
 		// A failed write leaves the stream unusable: drop it and let run
 		// reconnect. The stanza is tried again on the new connection.
 		c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
 		conn.Close()
 		if ctx.Err() != nil {
-			return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+			return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+			return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
+	}
+}
+
+// sendConfirmed writes v and returns once the server has answered a ping
+// written after it. A server handles a component's stanzas in order, so by
+// then it has routed v (or stored it for an offline user). A stanza merely
+// written can still be lost: a server going down discards what it had not
+// read yet. If the connection ends before the answer, v is written again on
+// the next one, so it may arrive twice, under the same id.
+func (c *connection) sendConfirmed(ctx context.Context, v any) error {
+	d := c.g.domain.String()
+	for {
+		lost, err := c.sendOn(ctx, v)
+		if err != nil {
+			return err
+		}
+		id := "confirm-" + strconv.FormatUint(c.nextID.Add(1), 10)
+		got := make(chan struct{})
+		c.pings.Store(id, got)
+		pingLost, err := c.sendOn(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}})
+		if err == nil && pingLost == lost {
+			select {
+			case <-got:
+				return nil
+			case <-lost:
+			case <-ctx.Done():
+				err = fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+			}
+		}
+		c.pings.Delete(id)
+		if err != nil {
+			return err
+		}
+		c.g.log.Info("the connection ended before the server confirmed a stanza; sending it again")
 	}
 }
 

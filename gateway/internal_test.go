@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
+	"time"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
@@ -182,4 +183,25 @@ func TestReplyFromStaysInDomain(t *testing.T) {
 
 func newTestLogger(w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, nil))
+}
+
+// TestDeliverReturnsWhenSessionCloses: an event already queued on a busy
+// loop does not hold the transport once the loop closes that session; the
+// loop closing it waits for the transport, so waiting on would deadlock
+// until Close's timeout.
+func TestDeliverReturnsWhenSessionCloses(t *testing.T) {
+	u := &user{events: make(chan event, 1), done: make(chan struct{})}
+	s := newSink(u)
+	errc := make(chan error, 1)
+	go func() { errc <- s.Deliver(t.Context(), transports.Message{From: "x", Body: "queued"}) }()
+	<-u.events // queued; the loop is busy closing the session
+	s.close()
+	select {
+	case err := <-errc:
+		if !errors.Is(err, errSessionClosed) {
+			t.Errorf("Deliver after the session closed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Deliver still waits for a loop that closed its session")
+	}
 }

@@ -171,7 +171,15 @@ func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 	out := messageOut{From: from, To: u.jid.String(), ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
 	if m.ID != "" {
 		// A stable id from the network lets clients drop a repeat (XEP-0359).
+		// It also means that the transport may redeliver: it advances a
+		// durable position once Deliver returns, so return only once the
+		// server has the message, not when it is merely written.
 		out.Payload = originID{ID: m.ID}
+		if err := u.sendConfirmed(out); err != nil {
+			return err
+		}
+		u.g.metrics.delivered(at)
+		return nil
 	}
 	if err := u.send(out); err != nil {
 		return err

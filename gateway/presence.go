@@ -42,6 +42,7 @@ func (u *user) handlePresence(ev stanzaEvent) {
 // ignored.
 func (u *user) resourcePresence(s *inbound) {
 	res := s.from.String()
+	u.confirmed(res)
 	if u.reg == nil && s.Type == "" {
 		// Not registered: nothing to log in to, nothing to track.
 		return

@@ -114,6 +114,9 @@ type user struct {
 	requests    map[string]*inbound  // stanzas waiting for a transports.Done, by id
 	nextRequest uint64
 
+	unconfirmed map[string]bool // resources not heard of since the reconnection, see reconfirm
+	confirmGen  uint64
+
 	runs    map[string]*cmdRun // commands being run, by session id
 	nextRun uint64
 	snap    atomic.Pointer[userSnap] // for other goroutines: see publish
@@ -224,6 +227,9 @@ func (u *user) handleSafely(ev event) {
 		u.registerFinished(ev)
 	case reconnected:
 		u.announce()
+		u.reconfirm()
+	case confirmResources:
+		u.dropUnconfirmed(ev)
 	case leaveCheck:
 		u.checkLeave(ev)
 	case adminAction:
@@ -287,6 +293,18 @@ func (u *user) send(v any) error {
 	return err
 }
 
+// sendConfirmed writes a stanza and waits until the server has taken it,
+// bounded in time; see connection.sendConfirmed.
+func (u *user) sendConfirmed(v any) error {
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	err := u.g.conn.sendConfirmed(ctx, v)
+	if err != nil {
+		u.log.Warn("cannot send a stanza", "err", err)
+	}
+	return err
+}
+
 // sink is the Sink of one legacy session. It refuses events once the loop
 // has closed that session, so a transport blocked in Deliver can never
 // deadlock with a Close waiting for it.
@@ -317,11 +335,16 @@ func (s *sink) Deliver(ctx context.Context, ev transports.Event) error {
 	case <-s.u.done:
 		return errSessionClosed
 	}
+	// Queued, the event may wait behind the very Close that closes this
+	// sink (the loop closing the session waits for the transport, which
+	// waits here): stop waiting then; the loop drops the event later.
 	select {
 	case err := <-done:
 		return err
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-s.closed:
+		return errSessionClosed
 	case <-s.u.done:
 		return errSessionClosed
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -70,6 +71,9 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	}
 
 	store, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile, Timeout: time.Second})
+	if errors.Is(err, registry.ErrLocked) {
+		return fmt.Errorf("database %s is locked by another process (is another passerelle running on it?): not starting", cfg.Database.Path)
+	}
 	if err != nil {
 		return err
 	}

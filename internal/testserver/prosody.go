@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"passerelle.dev/passerelle/internal/tb"
@@ -138,6 +139,21 @@ func (p *Prosody) Stop() {
 	if p.proc != nil {
 		p.proc.stop()
 	}
+}
+
+// Kill kills the server with SIGKILL, as in a crash: no client or
+// component is told anything. Restart starts it again.
+func (p *Prosody) Kill() {
+	if p.proc == nil {
+		return
+	}
+	select {
+	case <-p.proc.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.proc.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.proc.exited
 }
 
 // Restart stops the server and starts it again with the same ports and data.

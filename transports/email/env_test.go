@@ -32,6 +32,7 @@ type env struct {
 	t      testing.TB
 	xmpp   *testserver.Prosody
 	mail   *testserver.Mail
+	proxy  *testserver.Proxy // if set before start, between the gateway and Prosody
 	dbPath string
 	stop   func()
 	logs   *testserver.SyncBuffer
@@ -93,10 +94,14 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatalf("email.New: %v", err)
 	}
+	server := e.xmpp.ComponentAddr
+	if e.proxy != nil {
+		server = e.proxy.Addr
+	}
 	e.stop = gwtest.Start(t, gwtest.Options{
 		Domain:    gwDomain,
 		Secret:    gwSecret,
-		Server:    e.xmpp.ComponentAddr,
+		Server:    server,
 		Transport: tr,
 		DBPath:    e.dbPath,
 		Logger:    log,

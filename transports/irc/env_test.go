@@ -35,6 +35,8 @@ type env struct {
 	xmpp   *testserver.Prosody
 	irc    *testserver.Ngircd
 	irc2   *testserver.Inspircd
+	proxy  *testserver.Proxy // between the gateway and Prosody, with proxy set
+	gw     *gwtest.Gateway   // the running gateway
 	dbPath string
 	stop   func()
 	logs   *testserver.SyncBuffer
@@ -51,6 +53,9 @@ type envOptions struct {
 	slowPoll bool
 	// limits are the gateway's per-user limits (zero: the defaults).
 	limits transports.Limits
+	// proxy puts a testserver.Proxy, which can cut the component link,
+	// between the gateway and Prosody.
+	proxy bool
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -71,6 +76,9 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 			{Name: "carol", Password: "carol-pw"},
 		},
 	})
+	if e.opts.proxy {
+		e.proxy = testserver.NewProxy(t, e.xmpp.ComponentAddr)
+	}
 	e.dbPath = filepath.Join(t.TempDir(), "passerelle.db")
 	t.Cleanup(func() {
 		if t.Failed() {
@@ -114,16 +122,21 @@ func (e *env) start() {
 	if err != nil {
 		t.Fatalf("irc.New: %v", err)
 	}
-	e.stop = gwtest.Start(t, gwtest.Options{
+	server := e.xmpp.ComponentAddr
+	if e.proxy != nil {
+		server = e.proxy.Addr
+	}
+	e.gw = gwtest.Start(t, gwtest.Options{
 		Domain:    gwDomain,
 		Secret:    gwSecret,
-		Server:    e.xmpp.ComponentAddr,
+		Server:    server,
 		Transport: tr,
 		DBPath:    e.dbPath,
 		Logger:    log,
 		Allowed:   func(d string) bool { return d == serverDomain },
 		Limits:    e.opts.limits,
-	}).Stop
+	})
+	e.stop = e.gw.Stop
 }
 
 // client logs an XMPP user in with a real client.

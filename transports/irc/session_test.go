@@ -119,29 +119,39 @@ func TestSharedMembership(t *testing.T) {
 	}
 }
 
-// TestIRCServerKilled: the server dies; the user is told, the gateway
-// reconnects with backoff and rejoins the room.
+// TestIRCServerKilled: the server dies; the user is told (in the room and
+// by the network's presence), the gateway reconnects with backoff, rejoins
+// the room, tells the user it is connected again, and the room works both
+// ways.
 func TestIRCServerKilled(t *testing.T) {
 	e := newEnv(t)
 	alice := e.client("alice", "phone")
 	e.register(alice, "alice")
 	join(t, alice, "#live", "alice")
+	netJID := network + "@" + gwDomain
+	alice.Expect(t, wait, xmpptest.PresenceFrom(netJID, ""))
 
 	e.irc.Kill()
 	note := alice.Expect(t, wait, groupchat("#live", "", ""))
 	if !strings.Contains(bodyOf(note), "reconnecting") {
 		t.Errorf("room note on disconnection: %s", note)
 	}
+	if p := alice.Expect(t, wait, xmpptest.PresenceFrom(netJID, "unavailable")); !strings.Contains(p.Text("", "status"), "reconnecting") {
+		t.Errorf("network presence on disconnection: %s", p)
+	}
 	e.irc.Restart(t)
 	self := alice.Expect(t, 3*wait, selfPresence("#live"))
 	if !strings.HasSuffix(self.From, "/alice") {
 		t.Errorf("rejoined as %s", self.From)
 	}
+	alice.Expect(t, wait, xmpptest.PresenceFrom(netJID, ""))
 	bob := e.ircUser("bob")
 	bob.Join(t, "#live")
 	alice.Expect(t, wait, occupant("#live", "bob", ""))
 	bob.Send("PRIVMSG #live :welcome back")
 	alice.Expect(t, wait, groupchat("#live", "bob", "welcome back"))
+	alice.SendRaw(t, `<message to='`+roomJID("#live")+`' type='groupchat' id='back'><body>glad to be back</body></message>`)
+	bob.Expect(t, wait, irctest.From("alice", irctest.Command("PRIVMSG", "#live", "glad to be back")))
 }
 
 // TestGatewayRestartRejoins: rooms survive a gateway restart for the
