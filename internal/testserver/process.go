@@ -1,6 +1,6 @@
-// Package testserver starts real servers (Prosody today; IRC, mail and
-// ejabberd later) on loopback for tests, each with all of its state in a
-// private run directory, and stops them when the test ends.
+// Package testserver starts real servers (Prosody, ejabberd, ngircd,
+// InspIRCd, Dovecot and Postfix) on loopback for tests, each with all of its
+// state in a private run directory, and stops them when the test ends.
 package testserver
 
 import (
@@ -29,12 +29,19 @@ func Require(t tb.TB, binary, debianPackage string) string {
 	if err == nil {
 		return path
 	}
-	msg := fmt.Sprintf("%s not found: apt-get install %s (or run ./scripts/test.sh)", binary, debianPackage)
+	missing(t, binary, debianPackage)
+	return ""
+}
+
+// missing skips the test, or fails it when PASSERELLE_REQUIRE_SERVERS=1,
+// because what is not installed.
+func missing(t tb.TB, what, debianPackage string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s not found: apt-get install %s (or run ./scripts/test.sh)", what, debianPackage)
 	if os.Getenv(RequireEnv) == "1" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // runDir makes a short private directory that daemons switching users can
