@@ -158,7 +158,7 @@ func TestUnregister(t *testing.T) {
 	}
 }
 
-// TestComponentReconnect cuts the gateway's connection to Prosody: the
+// TestComponentReconnect cuts the gateway's connection to the server: the
 // gateway reconnects, the legacy session survives, presences come back.
 func TestComponentReconnect(t *testing.T) {
 	e := newEnv(t, envOptions{})
@@ -296,7 +296,7 @@ func TestOneUserCannotHurtOthers(t *testing.T) {
 // TestWrongSecretKeepsRetrying: a secret the server refuses is logged as an
 // error and retried, never a crash or a tight loop.
 func TestWrongSecretKeepsRetrying(t *testing.T) {
-	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     serverDomain,
 		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
 	})
@@ -355,7 +355,7 @@ func TestEventsDuringLogin(t *testing.T) {
 	}
 }
 
-// TestServerRestart restarts Prosody itself: the gateway retries with
+// TestServerRestart restarts the XMPP server itself: the gateway retries with
 // backoff while the port is closed, reconnects, and the user, once back
 // online, is served again with the registration intact.
 func TestServerRestart(t *testing.T) {
