@@ -127,6 +127,18 @@ func (p *process) stop() {
 	}
 }
 
+// kill ends the process group at once, for a server whose state is thrown
+// away anyway.
+func (p *process) kill() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
+}
+
 // waitPort waits until addr accepts connections or the process dies.
 func (p *process) waitPort(addr string, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)

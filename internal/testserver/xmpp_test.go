@@ -52,6 +52,19 @@ func TestXMPPServers(t *testing.T) {
 			if !epmdBefore && listening("127.0.0.1:4369") {
 				t.Error("an epmd was started")
 			}
+
+			// A server left running is gone once its test ends.
+			var dir, addr string
+			t.Run("cleanup", func(t *testing.T) {
+				s := testserver.StartXMPP(t, testserver.XMPPConfig{Components: []testserver.Component{{Domain: "gw.example.test", Secret: "s"}}})
+				dir, addr = s.RunDir, s.C2SAddr
+			})
+			if dir == "" {
+				t.Fatal("the server did not start")
+			}
+			if left := processesMentioning(dir); len(left) > 0 || listening(addr) {
+				t.Errorf("after the test: %s open: %v; processes left behind:\n%s", addr, listening(addr), strings.Join(left, "\n"))
+			}
 		})
 	}
 }
