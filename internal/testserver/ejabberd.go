@@ -36,7 +36,6 @@ type Ejabberd struct {
 	HTTPAddr string
 	RunDir   string
 
-	users   []User
 	cfgPath string
 	argv    []string
 	env     []string
@@ -63,7 +62,6 @@ func StartEjabberd(t tb.TB, cfg EjabberdConfig) *Ejabberd {
 		ComponentAddr: fmt.Sprintf("127.0.0.1:%d", ports[1]),
 		HTTPAddr:      fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		RunDir:        dir,
-		users:         cfg.Users,
 		cfgPath:       filepath.Join(dir, "ejabberd.yml"),
 	}
 	component := cfg.ComponentListener
