@@ -29,12 +29,16 @@ type EjabberdConfig struct {
 // name, its distribution port on loopback and no epmd, and all of its state
 // (config, Mnesia spool, logs) under RunDir.
 type Ejabberd struct {
-	Domain        string
-	C2SAddr       string
+	// Domain is the virtual host the users are on.
+	Domain string
+	// C2SAddr is the client listener, 127.0.0.1:port, without TLS.
+	C2SAddr string
+	// ComponentAddr is the ejabberd_service listener, 127.0.0.1:port.
 	ComponentAddr string
 	// HTTPAddr serves mod_http_api on /api, used to register users.
 	HTTPAddr string
-	RunDir   string
+	// RunDir holds ejabberd.yml, the Mnesia spool and ejabberd.log.
+	RunDir string
 
 	cfgPath string
 	argv    []string

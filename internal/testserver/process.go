@@ -34,7 +34,7 @@ func Require(t tb.TB, binary, debianPackage string) string {
 }
 
 // missing skips the test, or fails it when PASSERELLE_REQUIRE_SERVERS=1,
-// because what is not installed.
+// saying what is not installed and which Debian package brings it.
 func missing(t tb.TB, what, debianPackage string) {
 	t.Helper()
 	msg := fmt.Sprintf("%s not found: apt-get install %s (or run ./scripts/test.sh)", what, debianPackage)

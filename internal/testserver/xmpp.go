@@ -29,11 +29,15 @@ type XMPPConfig struct {
 // against both.
 type XMPP struct {
 	// Kind is KindProsody or KindEjabberd.
-	Kind          string
-	Domain        string
-	C2SAddr       string
+	Kind string
+	// Domain is the virtual host the users are on.
+	Domain string
+	// C2SAddr is the client listener, 127.0.0.1:port, without TLS.
+	C2SAddr string
+	// ComponentAddr is the XEP-0114 component listener, 127.0.0.1:port.
 	ComponentAddr string
-	RunDir        string
+	// RunDir holds the server's config, data and logs (KIND.log).
+	RunDir string
 
 	srv xmppServer
 }
