@@ -15,9 +15,9 @@ import (
 )
 
 // TestConcurrentWritesKeepTheStream has many goroutines write to a real
-// Prosody at once: the component stream must never break under them.
+// XMPP server at once: the component stream must never break under them.
 func TestConcurrentWritesKeepTheStream(t *testing.T) {
-	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     "example.test",
 		Components: []testserver.Component{{Domain: "gw.example.test", Secret: "s"}},
 	})

@@ -29,11 +29,12 @@ const (
 	wait         = 10 * time.Second
 )
 
-// env is one real Prosody, one gateway connected to it (through a proxy
+// env is one real XMPP server (Prosody or ejabberd, see
+// testserver.StartXMPP), one gateway connected to it (through a proxy
 // that can cut the connection) and the test network behind the gateway.
 type env struct {
 	t      *testing.T
-	server *testserver.Prosody
+	server *testserver.XMPP
 	proxy  *testserver.Proxy
 	store  *registry.DB
 	dbPath string
@@ -51,7 +52,7 @@ type envOptions struct {
 
 func newEnv(t *testing.T, opts envOptions) *env {
 	t.Helper()
-	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     serverDomain,
 		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
 		Users: []testserver.User{
@@ -91,13 +92,13 @@ func (e *env) waitConnected() {
 	deadline := time.Now().Add(wait)
 	for !e.gw.Connected() {
 		if time.Now().After(deadline) {
-			e.t.Fatalf("gateway did not connect to Prosody within %v\n%s", wait, e.server.Log())
+			e.t.Fatalf("gateway did not connect to %s within %v\n%s", e.server.Kind, wait, e.server.Log())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 }
 
-// client logs a user in to Prosody with a real XMPP client.
+// client logs a user in to the XMPP server with a real XMPP client.
 func (e *env) client(name string) *xmpptest.Client {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), wait)

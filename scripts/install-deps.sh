@@ -4,7 +4,7 @@
 # and the Go linters.
 set -euo pipefail
 
-packages=(prosody ngircd inspircd dovecot-imapd dovecot-lmtpd postfix)
+packages=(prosody ejabberd ngircd inspircd dovecot-imapd dovecot-lmtpd postfix)
 staticcheck_version=v0.8.2
 
 sudo=""
@@ -16,7 +16,8 @@ for p in "${packages[@]}"; do
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing: ${missing[*]}"
-	# Keep apt from starting system daemons that would take the test ports.
+	# Keep apt from starting system daemons (ejabberd would take 5222, 5269,
+	# 5280 and start an epmd) that would take the test ports.
 	if [ ! -e /usr/sbin/policy-rc.d ]; then
 		printf '#!/bin/sh\nexit 101\n' | $sudo tee /usr/sbin/policy-rc.d >/dev/null
 		$sudo chmod 755 /usr/sbin/policy-rc.d

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Runs the whole test suite: installs what it needs, checks formatting and
 # lints, then runs every test against real servers on loopback with the race
-# detector. A missing server fails the run instead of skipping.
+# detector, and the tests that use an XMPP server once more against ejabberd
+# (Prosody is the default). A missing server fails the run instead of
+# skipping.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,7 +23,13 @@ staticcheck ./...
 
 echo "== go test (real servers, race detector)"
 export PASSERELLE_REQUIRE_SERVERS=1
-go test -race -count=1 -timeout 20m ./...
+PASSERELLE_XMPP_SERVER=prosody go test -race -count=1 -timeout 20m ./...
+
+echo "== go test against ejabberd (the packages that use an XMPP server)"
+start=$SECONDS
+PASSERELLE_XMPP_SERVER=ejabberd go test -race -count=1 -timeout 20m \
+	./gateway/ ./transports/irc/ ./transports/email/ ./cmd/passerelle/
+echo "ejabberd pass: $((SECONDS - start)) s"
 
 echo "== benchmarks (short, not timed tests)"
 go test -run '^$' -bench . -benchtime 100x ./address/ ./registry/ >/dev/null

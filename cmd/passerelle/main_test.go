@@ -163,10 +163,10 @@ func TestCheckConfigHidesSecrets(t *testing.T) {
 	}
 }
 
-// TestServeAgainstProsody runs the real command: it connects to Prosody,
-// serves a real client, and shuts down cleanly when its context ends.
-func TestServeAgainstProsody(t *testing.T) {
-	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+// TestServeAgainstXMPPServer runs the real command: it connects to the XMPP
+// server, serves a real client, and shuts down cleanly when its context ends.
+func TestServeAgainstXMPPServer(t *testing.T) {
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     "example.test",
 		Components: []testserver.Component{{Domain: "gw.example.test", Secret: "s3cret-component"}},
 		Users:      []testserver.User{{Name: "alice", Password: "alice-pw"}},

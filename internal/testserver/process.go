@@ -1,6 +1,6 @@
-// Package testserver starts real servers (Prosody today; IRC, mail and
-// ejabberd later) on loopback for tests, each with all of its state in a
-// private run directory, and stops them when the test ends.
+// Package testserver starts real servers (Prosody, ejabberd, ngircd,
+// InspIRCd, Dovecot and Postfix) on loopback for tests, each with all of its
+// state in a private run directory, and stops them when the test ends.
 package testserver
 
 import (
@@ -29,12 +29,19 @@ func Require(t tb.TB, binary, debianPackage string) string {
 	if err == nil {
 		return path
 	}
-	msg := fmt.Sprintf("%s not found: apt-get install %s (or run ./scripts/test.sh)", binary, debianPackage)
+	missing(t, binary, debianPackage)
+	return ""
+}
+
+// missing skips the test, or fails it when PASSERELLE_REQUIRE_SERVERS=1,
+// saying what is not installed and which Debian package brings it.
+func missing(t tb.TB, what, debianPackage string) {
+	t.Helper()
+	msg := fmt.Sprintf("%s not found: apt-get install %s (or run ./scripts/test.sh)", what, debianPackage)
 	if os.Getenv(RequireEnv) == "1" {
 		t.Fatal(msg)
 	}
 	t.Skip(msg)
-	return ""
 }
 
 // runDir makes a short private directory that daemons switching users can
@@ -118,6 +125,18 @@ func (p *process) stop() {
 		_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
 		<-p.exited
 	}
+}
+
+// kill ends the process group at once, for a server whose state is thrown
+// away anyway.
+func (p *process) kill() {
+	select {
+	case <-p.exited:
+		return
+	default:
+	}
+	_ = syscall.Kill(-p.cmd.Process.Pid, syscall.SIGKILL)
+	<-p.exited
 }
 
 // waitPort waits until addr accepts connections or the process dies.

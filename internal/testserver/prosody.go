@@ -23,12 +23,7 @@ type User struct {
 }
 
 // ProsodyConfig describes a Prosody to start.
-type ProsodyConfig struct {
-	// Domain is the virtual host (default "example.test").
-	Domain     string
-	Components []Component
-	Users      []User
-}
+type ProsodyConfig = XMPPConfig
 
 // Prosody is a running Prosody server on loopback.
 type Prosody struct {

@@ -15,10 +15,11 @@ type Proxy struct {
 	target string
 	ln     net.Listener
 
-	mu      sync.Mutex
-	conns   []net.Conn
-	stalled bool
-	resume  *sync.Cond
+	mu       sync.Mutex
+	conns    []net.Conn
+	accepted int
+	stalled  bool
+	resume   *sync.Cond
 }
 
 // NewProxy starts a proxy to target; it stops when the test ends.
@@ -52,6 +53,7 @@ func (p *Proxy) accept() {
 		}
 		p.mu.Lock()
 		p.conns = append(p.conns, in, out)
+		p.accepted++
 		p.mu.Unlock()
 		go p.pipe(in, out)
 		go p.pipe(out, in)
@@ -106,4 +108,11 @@ func (p *Proxy) Cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// Accepted returns how many connections the proxy has forwarded so far.
+func (p *Proxy) Accepted() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.accepted
 }

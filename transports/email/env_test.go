@@ -26,11 +26,11 @@ const (
 	wait         = 15 * time.Second
 )
 
-// env is a real Prosody, a real Dovecot and Postfix, and a gateway with the
+// env is a real XMPP server, a real Dovecot and Postfix, and a gateway with the
 // email transport between them.
 type env struct {
 	t      testing.TB
-	xmpp   *testserver.Prosody
+	xmpp   *testserver.XMPP
 	mail   *testserver.Mail
 	proxy  *testserver.Proxy // if set before start, between the gateway and Prosody
 	dbPath string
@@ -46,7 +46,7 @@ func newEnv(t testing.TB, tune ...func(*email.Config, *testserver.Mail)) *env {
 		{Name: "alice", Password: "alice-mail"},
 		{Name: "bob", Password: "bob-mail"},
 	}})
-	e.xmpp = testserver.StartProsody(t, testserver.ProsodyConfig{
+	e.xmpp = testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     serverDomain,
 		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
 		Users:      []testserver.User{{Name: "alice", Password: "alice-pw"}},
@@ -68,11 +68,12 @@ func newEnv(t testing.TB, tune ...func(*email.Config, *testserver.Mail)) *env {
 	}
 	t.Cleanup(func() {
 		if d := os.Getenv("PASSERELLE_DEBUG_DIR"); d != "" && t.Failed() {
-			raw, _ := os.ReadFile(filepath.Join(e.xmpp.RunDir, "prosody.log"))
-			_ = os.WriteFile(filepath.Join(d, "prosody.log"), raw, 0o644)
+			name := e.xmpp.Kind + ".log" // prosody.log or ejabberd.log
+			raw, _ := os.ReadFile(filepath.Join(e.xmpp.RunDir, name))
+			_ = os.WriteFile(filepath.Join(d, name), raw, 0o644)
 		}
 		if t.Failed() {
-			t.Logf("gateway log:\n%s\nmail log:\n%s\nprosody log:\n%s", gwtest.Tail(e.logs.String(), 5000), e.mail.Log(), gwtest.Tail(e.xmpp.Log(), 5000))
+			t.Logf("gateway log:\n%s\nmail log:\n%s\n%s log:\n%s", gwtest.Tail(e.logs.String(), 5000), e.mail.Log(), e.xmpp.Kind, gwtest.Tail(e.xmpp.Log(), 5000))
 		}
 	})
 	e.start()

@@ -28,11 +28,11 @@ const (
 	wait         = 10 * time.Second
 )
 
-// env is a real Prosody, a real ngircd, and a gateway with the IRC
+// env is a real XMPP server, a real ngircd, and a gateway with the IRC
 // transport between them.
 type env struct {
 	t      *testing.T
-	xmpp   *testserver.Prosody
+	xmpp   *testserver.XMPP
 	irc    *testserver.Ngircd
 	irc2   *testserver.Inspircd
 	proxy  *testserver.Proxy // between the gateway and Prosody, with proxy set
@@ -68,7 +68,7 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	if e.opts.second {
 		e.irc2 = testserver.StartInspircd(t, testserver.InspircdConfig{ServerName: network2})
 	}
-	e.xmpp = testserver.StartProsody(t, testserver.ProsodyConfig{
+	e.xmpp = testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     serverDomain,
 		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
 		Users: []testserver.User{
