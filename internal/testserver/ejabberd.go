@@ -240,6 +240,14 @@ func (e *Ejabberd) Stop() {
 	}
 }
 
+// Kill kills the server with SIGKILL, as in a crash. Restart starts it
+// again.
+func (e *Ejabberd) Kill() {
+	if e.proc != nil {
+		e.proc.kill()
+	}
+}
+
 // Restart stops the server and starts it again with the same node name,
 // ports and data.
 func (e *Ejabberd) Restart(t tb.TB) {

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"time"
 
 	"passerelle.dev/passerelle/internal/tb"
@@ -139,16 +138,9 @@ func (p *Prosody) Stop() {
 // Kill kills the server with SIGKILL, as in a crash: no client or
 // component is told anything. Restart starts it again.
 func (p *Prosody) Kill() {
-	if p.proc == nil {
-		return
+	if p.proc != nil {
+		p.proc.kill()
 	}
-	select {
-	case <-p.proc.exited:
-		return
-	default:
-	}
-	_ = syscall.Kill(-p.proc.cmd.Process.Pid, syscall.SIGKILL)
-	<-p.proc.exited
 }
 
 // Restart stops the server and starts it again with the same ports and data.

@@ -46,6 +46,7 @@ type XMPP struct {
 type xmppServer interface {
 	AddUser(t tb.TB, name, password string)
 	Stop()
+	Kill()
 	Restart(t tb.TB)
 	Log() string
 	Running() error
@@ -86,6 +87,10 @@ func (x *XMPP) AddUser(t tb.TB, name, password string) { x.srv.AddUser(t, name, 
 
 // Stop stops the server.
 func (x *XMPP) Stop() { x.srv.Stop() }
+
+// Kill kills the server with SIGKILL, as in a crash: no client or
+// component is told anything. Restart starts it again.
+func (x *XMPP) Kill() { x.srv.Kill() }
 
 // Restart stops the server and starts it again with the same ports and data.
 func (x *XMPP) Restart(t tb.TB) {
