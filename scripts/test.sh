@@ -24,6 +24,6 @@ export PASSERELLE_REQUIRE_SERVERS=1
 go test -race -count=1 -timeout 20m ./...
 
 echo "== benchmarks (short, not timed tests)"
-go test -run '^$' -bench . -benchtime 100x ./address/ ./registry/ >/dev/null
+go test -run '^$' -bench . -benchtime 100x -benchmem ./address/ ./registry/ ./transports/irc/ >/dev/null
 go test -run '^$' -bench . -benchtime 2x ./transports/email/ >/dev/null
 echo "all checks passed"
