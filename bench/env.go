@@ -36,6 +36,8 @@ type env struct {
 	irc  *testserver.Ngircd
 	// gatewayEnv is added to the gateways' environment.
 	gatewayEnv []string
+	// prof, when enabled, profiles Passerelle during the scenarios.
+	prof profiler
 
 	probeOnce sync.Once
 	probe     *xmpptest.Client

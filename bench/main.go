@@ -17,6 +17,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strconv"
 	"strings"
 	"time"
 
@@ -33,17 +34,20 @@ type options struct {
 	latencyBlocks   int
 	burst           int
 	scaleUsers      []int
+	channelSize     int
 	startupUsers    int
 	startupRuns     int
 	benchtime       string
+	// profileDir, if set, gets pprof profiles of Passerelle.
+	profileDir string
 }
 
 // Results is everything one run measured.
 type Results struct {
-	Date     string  `json:"date"`
-	Machine  Machine `json:"machine"`
-	Quick    bool    `json:"quick"`
-	Gateways []string
+	Date     string   `json:"date"`
+	Machine  Machine  `json:"machine"`
+	Quick    bool     `json:"quick"`
+	Gateways []string `json:"gateways"`
 	// Biboumi says whether biboumi ran, or why not.
 	Biboumi    string             `json:"biboumi"`
 	Relaxed    []string           `json:"relaxed"`
@@ -75,8 +79,24 @@ func main() {
 	quick := flag.Bool("quick", false, "a smoke run: every count shrunk")
 	gws := flag.String("gateways", "passerelle,biboumi", "comma-separated gateways to measure")
 	scen := flag.String("scenarios", "latency,throughput,scale,startup,micro", "comma-separated scenarios to run")
+	profile := flag.String("profile", "", "build Passerelle with -tags pprof and save CPU and heap profiles to `dir`")
+	channelSize := flag.Int("channel-size", 10, "users per channel in the scale scenario (0: all in one channel, n² presences)")
+	scaleCounts := flag.String("users", "", "comma-separated user counts for the scale scenario (default 1,100,1000; -quick 1,10)")
 	flag.Parse()
 	opts := newOptions(*quick, strings.Split(*gws, ","), strings.Split(*scen, ","))
+	if *scaleCounts != "" {
+		opts.scaleUsers = nil
+		for _, f := range strings.Split(*scaleCounts, ",") {
+			n, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil || n < 1 {
+				fmt.Fprintf(os.Stderr, "bench: -users: %q is not a count\n", f)
+				os.Exit(2)
+			}
+			opts.scaleUsers = append(opts.scaleUsers, n)
+		}
+	}
+	opts.profileDir = *profile
+	opts.channelSize = *channelSize
 	p := &tb.Program{}
 	res := run(p, opts)
 	p.Close()
@@ -148,6 +168,12 @@ func run(p *tb.Program, o options) *Results {
 			accounts = append(accounts, userName(i))
 		}
 		e = newEnv(p, accounts)
+		if o.profileDir != "" {
+			if err := os.MkdirAll(o.profileDir, 0o755); err != nil {
+				p.Fatal(err)
+			}
+			e.prof = profiler{dir: o.profileDir, addr: pprofAddr}
+		}
 		res.Relaxed = []string{ngircdRelaxed}
 		res.Notes = append(res.Notes, prosodyTuned+".")
 		for _, name := range o.gateways {
@@ -200,7 +226,7 @@ func run(p *tb.Program, o options) *Results {
 	if o.scenarios["scale"] {
 		step("scale", func() {
 			users := scaleUsers(p, e, maxOf(o.scaleUsers))
-			res.Scale = runScale(p, e, gws, o.scaleUsers, users)
+			res.Scale = runScale(p, e, gws, o.scaleUsers, o.channelSize, users)
 		})
 	}
 	if o.scenarios["startup"] {

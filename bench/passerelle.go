@@ -38,7 +38,12 @@ func newPasserelle(t tb.TB, e *env) *passerelleGW {
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
 	bin := filepath.Join(dir, "passerelle")
-	build := exec.Command("go", "build", "-o", bin, "./cmd/passerelle")
+	args := []string{"build", "-o", bin}
+	if e.prof.enabled() {
+		args = append(args, "-tags", "pprof")
+		e.gatewayEnv = append(e.gatewayEnv, "PASSERELLE_PPROF="+e.prof.addr)
+	}
+	build := exec.Command("go", append(args, "./cmd/passerelle")...)
 	build.Dir = e.root
 	if out, err := build.CombinedOutput(); err != nil {
 		t.Fatalf("go build ./cmd/passerelle: %v\n%s", err, out)

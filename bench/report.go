@@ -158,7 +158,7 @@ func buildTable(res *Results) *table {
 			v := f(*b)
 			return &v
 		}
-		sc := fmt.Sprintf("scale %d users", p.Users)
+		sc := fmt.Sprintf("scale %d users, channels of %d", p.Users, p.ChannelSize)
 		tb.add(sc, "joined", float64(p.Joined), get(func(s ScaleResult) float64 { return float64(s.Joined) }), targetSpec{})
 		tb.add(sc, "time to all joined ms", p.JoinMs, get(func(s ScaleResult) float64 { return s.JoinMs }), targetSpec{})
 		tb.add(sc, "idle RSS KiB", float64(p.IdleKiB), get(func(s ScaleResult) float64 { return float64(s.IdleKiB) }), targetSpec{})

@@ -10,11 +10,13 @@ import (
 	"passerelle.dev/passerelle/internal/xmpptest"
 )
 
-// ScaleResult is one gateway with n users joined to one channel.
+// ScaleResult is one gateway with n users joined to channels of at most
+// ChannelSize users.
 type ScaleResult struct {
-	Gateway string `json:"gateway"`
-	Users   int    `json:"users"`
-	Joined  int    `json:"joined"`
+	Gateway     string `json:"gateway"`
+	Users       int    `json:"users"`
+	ChannelSize int    `json:"channel_size"`
+	Joined      int    `json:"joined"`
 	// JoinMs is the time from the first join to the last self-presence.
 	JoinMs float64 `json:"join_ms"`
 	// IdleKiB is the gateway's RSS before the joins, RSSKiB after them
@@ -76,9 +78,11 @@ func userJIDs(n int) []string {
 	return out
 }
 
-// runScale starts each gateway fresh for each count, joins that many
-// users to one channel, and measures the time and the memory.
-func runScale(t tb.TB, e *env, gws []gateway, counts []int, users []*scaleUser) []ScaleResult {
+// runScale starts each gateway fresh for each count, joins that many users
+// to channels of channelSize users (0: all in one), and measures the time
+// and the memory. In one channel of n users, every join is announced to
+// every member: n² presences, and n² member entries in each gateway.
+func runScale(t tb.TB, e *env, gws []gateway, counts []int, channelSize int, users []*scaleUser) []ScaleResult {
 	t.Helper()
 	var out []ScaleResult
 	for i, n := range counts {
@@ -87,7 +91,7 @@ func runScale(t tb.TB, e *env, gws []gateway, counts []int, users []*scaleUser) 
 			order = reversed(gws)
 		}
 		for _, g := range order {
-			out = append(out, scaleOnce(t, e, g, users[:n]))
+			out = append(out, scaleOnce(t, e, g, users[:n], channelSize))
 		}
 	}
 	return out
@@ -101,9 +105,12 @@ func reversed(gws []gateway) []gateway {
 	return out
 }
 
-func scaleOnce(t tb.TB, e *env, g gateway, users []*scaleUser) ScaleResult {
+func scaleOnce(t tb.TB, e *env, g gateway, users []*scaleUser, channelSize int) ScaleResult {
 	t.Helper()
 	n := len(users)
+	if channelSize <= 0 {
+		channelSize = n
+	}
 	db := g.Prepare(t, userJIDs(n))
 	g.Start(t, db)
 	defer g.Stop()
@@ -113,7 +120,6 @@ func scaleOnce(t tb.TB, e *env, g gateway, users []*scaleUser) ScaleResult {
 	if err != nil {
 		t.Fatal(err)
 	}
-	room := g.Room(fmt.Sprintf("#scale-%d-%s", n, g.Name()[:4]))
 	for _, u := range users {
 		for len(u.joined) > 0 {
 			<-u.joined
@@ -124,7 +130,8 @@ func scaleOnce(t tb.TB, e *env, g gateway, users []*scaleUser) ScaleResult {
 	ok := 0
 	sem := make(chan struct{}, joinInFlight)
 	start := time.Now()
-	for _, u := range users {
+	for i, u := range users {
+		room := g.Room(fmt.Sprintf("#s%d-%s-%d", n, g.Name()[:4], i/channelSize))
 		sem <- struct{}{}
 		joined.Add(1)
 		go func() {
@@ -150,8 +157,11 @@ func scaleOnce(t tb.TB, e *env, g gateway, users []*scaleUser) ScaleResult {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if g.Name() == "passerelle" {
+		e.prof.heap(fmt.Sprintf("scale-%d", n))
+	}
 	r := ScaleResult{
-		Gateway: g.Name(), Users: n, Joined: ok, JoinMs: ms(took),
+		Gateway: g.Name(), Users: n, ChannelSize: channelSize, Joined: ok, JoinMs: ms(took),
 		IdleKiB: idle.RSS, RSSKiB: mem.RSS, PeakKiB: mem.Peak,
 		PerUserKiB: float64(mem.RSS-idle.RSS) / float64(n),
 	}
