@@ -216,7 +216,7 @@ func run(p *tb.Program, o options) *Results {
 				step("latency", func() { res.Latency = runLatency(p, pairs, o.latencyMessages, o.latencyBlocks) })
 			}
 			if o.scenarios["throughput"] {
-				step("throughput", func() { res.Throughput = runThroughput(p, pairs, o.burst) })
+				step("throughput", func() { res.Throughput = runThroughput(p, e, pairs, o.burst) })
 			}
 		}
 		for _, g := range gws {

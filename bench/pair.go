@@ -22,7 +22,8 @@ type pair struct {
 	// received gets each group-chat body the XMPP user receives from the
 	// IRC user, with the time the client read it.
 	received chan arrival
-	// rejected counts error stanzas from the room (messages refused).
+	// rejected gets the condition of each error stanza from the room (a
+	// message refused).
 	rejected chan string
 }
 
@@ -59,7 +60,7 @@ func newPair(t tb.TB, e *env, g gateway) *pair {
 		f := strings.ToLower(s.From)
 		switch {
 		case s.Type == "error" && strings.HasPrefix(f, roomPrefix):
-			p.rejected <- s.ID
+			p.rejected <- s.ErrorCondition()
 		case s.Type == "groupchat" && f == from:
 			// Bodies are plain ASCII here: cut the text out rather than
 			// parse the payload again.

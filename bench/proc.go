@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // memory is a process's resident set, from /proc/PID/status, in KiB.
@@ -48,4 +49,49 @@ func readMemory(pid int) (memory, error) {
 		return memory{}, fmt.Errorf("memory of %d: no VmRSS (has it exited?)", pid)
 	}
 	return m, nil
+}
+
+// cpuTime is the CPU time (user + system) a process has used so far.
+func cpuTime(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu time of %d: %w", pid, err)
+	}
+	// The command name, in parentheses, may hold spaces: count fields
+	// after its closing parenthesis (utime and stime are fields 14, 15).
+	s := string(raw)
+	f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("cpu time of %d: short stat", pid)
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	// USER_HZ is 100 on Linux.
+	return time.Duration(utime+stime) * 10 * time.Millisecond, nil
+}
+
+// cpuMeter measures the CPU time processes use between two points.
+type cpuMeter struct {
+	pids  map[string]int
+	start map[string]time.Duration
+}
+
+func newCPUMeter(pids map[string]int) *cpuMeter {
+	m := &cpuMeter{pids: pids, start: map[string]time.Duration{}}
+	for name, pid := range pids {
+		m.start[name], _ = cpuTime(pid)
+	}
+	return m
+}
+
+// used returns each process's CPU time since newCPUMeter, in ms.
+func (m *cpuMeter) used() map[string]float64 {
+	out := map[string]float64{}
+	for name, pid := range m.pids {
+		now, err := cpuTime(pid)
+		if err == nil {
+			out[name] = ms(now - m.start[name])
+		}
+	}
+	return out
 }

@@ -19,12 +19,16 @@ type ScaleResult struct {
 	Joined      int    `json:"joined"`
 	// JoinMs is the time from the first join to the last self-presence.
 	JoinMs float64 `json:"join_ms"`
-	// IdleKiB is the gateway's RSS before the joins, RSSKiB after them
-	// (2 s later), PeakKiB its high-water mark.
+	// IdleKiB is the gateway's RSS before the joins (Passerelle has
+	// already logged in the registered users who are online), RSSKiB after
+	// them (2 s later), PeakKiB its high-water mark.
 	IdleKiB int64 `json:"idle_rss_kib"`
 	RSSKiB  int64 `json:"rss_kib"`
 	PeakKiB int64 `json:"peak_rss_kib"`
-	// PerUserKiB is (RSSKiB − IdleKiB) / Users.
+	// EmptyKiB is the gateway's smallest idle RSS over the counts: the
+	// process with (almost) nobody. PerUserKiB is (RSSKiB − EmptyKiB) /
+	// Users, everything the users cost.
+	EmptyKiB   int64   `json:"empty_rss_kib"`
 	PerUserKiB float64 `json:"per_user_kib"`
 }
 
@@ -93,6 +97,17 @@ func runScale(t tb.TB, e *env, gws []gateway, counts []int, channelSize int, use
 		for _, g := range order {
 			out = append(out, scaleOnce(t, e, g, users[:n], channelSize))
 		}
+	}
+	empty := map[string]int64{}
+	for _, r := range out {
+		if v, ok := empty[r.Gateway]; !ok || r.IdleKiB < v {
+			empty[r.Gateway] = r.IdleKiB
+		}
+	}
+	for i := range out {
+		r := &out[i]
+		r.EmptyKiB = empty[r.Gateway]
+		r.PerUserKiB = float64(r.RSSKiB-r.EmptyKiB) / float64(r.Users)
 	}
 	return out
 }
@@ -163,7 +178,6 @@ func scaleOnce(t tb.TB, e *env, g gateway, users []*scaleUser, channelSize int) 
 	r := ScaleResult{
 		Gateway: g.Name(), Users: n, ChannelSize: channelSize, Joined: ok, JoinMs: ms(took),
 		IdleKiB: idle.RSS, RSSKiB: mem.RSS, PeakKiB: mem.Peak,
-		PerUserKiB: float64(mem.RSS-idle.RSS) / float64(n),
 	}
 	t.Logf("scale: %s %d users: %d joined in %v, RSS %d → %d KiB", g.Name(), n, ok, took.Round(time.Millisecond), idle.RSS, mem.RSS)
 	return r

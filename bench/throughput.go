@@ -17,14 +17,19 @@ type ThroughputResult struct {
 	Delivered int    `json:"delivered"`
 	// Lost counts messages that never arrived (refused ones included);
 	// Reordered counts arrivals after a later message.
-	Lost      int `json:"lost"`
-	Refused   int `json:"refused"`
-	Reordered int `json:"reordered"`
+	Lost    int `json:"lost"`
+	Refused int `json:"refused"`
+	// Refusals counts the refused messages by error condition.
+	Refusals  map[string]int `json:"refusals,omitempty"`
+	Reordered int            `json:"reordered"`
 	// PerSecond is deliveries per second, from the first send to the last
 	// arrival.
 	PerSecond  float64 `json:"per_second"`
 	SendMillis float64 `json:"send_ms"`
 	TotalMs    float64 `json:"total_ms"`
+	// CPUMs is the CPU time each process used during the burst: the
+	// gateway, Prosody and ngircd.
+	CPUMs map[string]float64 `json:"cpu_ms"`
 }
 
 // burstStall ends a burst when nothing arrives for this long.
@@ -32,14 +37,20 @@ const burstStall = 20 * time.Second
 
 // runThroughput sends a burst of n messages each way through each gateway:
 // A then B from XMPP, B then A from IRC.
-func runThroughput(t tb.TB, pairs []*pair, n int) []ThroughputResult {
+func runThroughput(t tb.TB, e *env, pairs []*pair, n int) []ThroughputResult {
 	t.Helper()
 	var out []ThroughputResult
+	measure := func(p *pair, burst func(tb.TB, *pair, int) ThroughputResult) {
+		m := newCPUMeter(map[string]int{"gateway": p.g.PID(), "prosody": e.xmpp.PID(), "ngircd": e.irc.PID()})
+		r := burst(t, p, n)
+		r.CPUMs = m.used()
+		out = append(out, r)
+	}
 	for _, p := range pairs {
-		out = append(out, burstXMPPToIRC(t, p, n))
+		measure(p, burstXMPPToIRC)
 	}
 	for i := len(pairs) - 1; i >= 0; i-- {
-		out = append(out, burstIRCToXMPP(t, pairs[i], n))
+		measure(pairs[i], burstIRCToXMPP)
 	}
 	return out
 }
@@ -113,7 +124,14 @@ func burstXMPPToIRC(t tb.TB, p *pair, n int) ThroughputResult {
 	}
 	sent := time.Now()
 	<-done
-	return c.result(p, xmppToIRC, start, sent, len(p.rejected))
+	r := c.result(p, xmppToIRC, start, sent, len(p.rejected))
+	for len(p.rejected) > 0 {
+		if r.Refusals == nil {
+			r.Refusals = map[string]int{}
+		}
+		r.Refusals[<-p.rejected]++
+	}
+	return r
 }
 
 func burstIRCToXMPP(t tb.TB, p *pair, n int) ThroughputResult {

@@ -142,6 +142,9 @@ func encodePath(s string) string {
 // AddUser creates an account; it works while the server runs.
 func (p *Prosody) AddUser(t tb.TB, name, password string) { p.writeAccount(t, name, password) }
 
+// PID is the server process's id.
+func (p *Prosody) PID() int { return p.proc.cmd.Process.Pid }
+
 // Stop stops the server.
 func (p *Prosody) Stop() {
 	if p.proc != nil {
