@@ -182,6 +182,7 @@ func BenchmarkStanzaToLine(b *testing.B) {
 					}
 				}
 			}
+			b.ReportMetric(float64(lines), "lines/msg")
 		})
 	}
 }
