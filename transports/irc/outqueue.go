@@ -14,11 +14,12 @@ import (
 const outQueueSize = 1000
 
 // outQueue paces the lines of one connection under the network's flood
-// limits, in its own goroutine, so that no caller ever waits for the
-// network (girc's own flood control would block the caller). The waiting
-// lines are a slice that grows with use and is dropped once sent, rather
-// than a channel that would hold room for outQueueSize lines on every
-// connection, most of them idle.
+// limits, in a goroutine of its own, so that no caller ever waits for the
+// network (girc's own flood control would block the caller). Most
+// connections are idle most of the time, so the queue costs nothing while
+// empty: the waiting lines are a slice that grows with use and is dropped
+// once sent (rather than a channel with room for outQueueSize lines), and
+// the goroutine runs only while lines wait.
 type outQueue struct {
 	c       *girc.Client
 	limiter *rate.Limiter
@@ -28,7 +29,7 @@ type outQueue struct {
 
 	mu      sync.Mutex
 	pending []*girc.Event
-	wake    chan struct{} // signalled when pending becomes non-empty
+	running bool // a sender goroutine is draining pending
 }
 
 func newOutQueue(c *girc.Client, perSecond float64, burst int) *outQueue {
@@ -38,9 +39,7 @@ func newOutQueue(c *girc.Client, perSecond float64, burst int) *outQueue {
 		limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
 		ctx:     ctx,
 		cancel:  cancel,
-		wake:    make(chan struct{}, 1),
 	}
-	go q.run()
 	return q
 }
 
@@ -52,37 +51,32 @@ func (q *outQueue) push(e *girc.Event) error {
 		return transports.Errorf(transports.RateLimited, "too many lines waiting for the IRC server; slow down")
 	}
 	q.pending = append(q.pending, e)
-	q.mu.Unlock()
-	select {
-	case q.wake <- struct{}{}:
-	default:
+	if !q.running {
+		q.running = true
+		go q.run()
 	}
+	q.mu.Unlock()
 	return nil
 }
 
+// run sends the waiting lines, paced, and returns once none is left.
 func (q *outQueue) run() {
 	for {
-		select {
-		case <-q.wake:
-		case <-q.ctx.Done():
+		q.mu.Lock()
+		if len(q.pending) == 0 || q.ctx.Err() != nil {
+			q.pending = nil // let the backing array go
+			q.running = false
+			q.mu.Unlock()
 			return
 		}
-		for {
-			q.mu.Lock()
-			if len(q.pending) == 0 {
-				q.pending = nil // let the backing array go
-				q.mu.Unlock()
-				break
-			}
-			e := q.pending[0]
-			q.pending[0] = nil
-			q.pending = q.pending[1:]
-			q.mu.Unlock()
-			if err := q.limiter.Wait(q.ctx); err != nil {
-				return
-			}
-			q.c.Send(e)
+		e := q.pending[0]
+		q.pending[0] = nil
+		q.pending = q.pending[1:]
+		q.mu.Unlock()
+		if err := q.limiter.Wait(q.ctx); err != nil {
+			continue // stopped: the next turn drops the rest
 		}
+		q.c.Send(e)
 	}
 }
 
