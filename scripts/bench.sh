@@ -3,8 +3,9 @@
 # gateway: installs what it needs (the test servers, biboumi, sqlite3),
 # then runs every scenario against a private Prosody and ngircd on
 # loopback. The table goes to stdout and bench/results.md, the figures to
-# bench/results.json. Extra arguments go to the benchmark (for example
-# -quick for a smoke run, -gateways passerelle to measure it alone).
+# bench/results.json (a -quick smoke run leaves those alone). Extra
+# arguments go to the benchmark (for example -quick, or -gateways
+# passerelle to measure it alone).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -27,4 +28,11 @@ if [ ${#missing[@]} -gt 0 ]; then
 	$sudo env DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=600 install -y -q --no-install-recommends "${missing[@]}"
 fi
 
-exec go run ./bench -out bench/results.json -markdown bench/results.md "$@"
+# A full run replaces the committed results; a -quick one keeps them.
+out=(-out bench/results.json -markdown bench/results.md)
+for a in "$@"; do
+	if [ "$a" = "-quick" ] || [ "$a" = "--quick" ]; then
+		out=(-out "${TMPDIR:-/tmp}/passerelle-bench-quick.json")
+	fi
+done
+exec go run ./bench "${out[@]}" "$@"
