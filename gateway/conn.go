@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/xml"
 	"errors"
@@ -27,6 +28,9 @@ const (
 	// otherwise twice the ping interval.
 	maxPingWait = 30 * time.Second
 )
+
+// errEncode is returned by send for a stanza that cannot be encoded.
+var errEncode = errors.New("gateway: cannot encode")
 
 // errDisconnected is returned by send when the connection broke under it.
 var errDisconnected = errors.New("gateway: disconnected from the XMPP server")
@@ -156,7 +160,12 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 			closeCtx, cancel := context.WithTimeout(context.Background(), time.Second)
 			defer cancel()
 			done := make(chan struct{})
-			go func() { sess.Close(); close(done) }()
+			go func() {
+				c.writeMu.Lock()
+				defer c.writeMu.Unlock()
+				sess.Close()
+				close(done)
+			}()
 			select {
 			case <-done:
 			case <-closeCtx.Done():
@@ -233,6 +242,9 @@ func (c *connection) sendOn(ctx context.Context, v any) (<-chan struct{}, error)
 		if err == nil {
 			return lost, nil
 		}
+		if errors.Is(err, errEncode) {
+			return nil, err // a stanza that cannot be encoded leaves the stream intact
+		}
 		// A failed write leaves the stream unusable: drop it and let run
 		// reconnect. The stanza is tried again on the new connection.
 		c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
@@ -287,13 +299,28 @@ func (c *connection) sendConfirmed(ctx context.Context, v any) error {
 // deadline in the past; if that context ends just as the write returns, the
 // deadline can land on the next writer's stanza and break the stream. So it
 // gets a context that never ends, and writes are serialised here.
+//
+// The gateway's own stanza types are encoded once into a buffer and written
+// in one call (encodeStanza); the writes all hold writeMu, and mellium
+// flushes its encoder after each of its own, so nothing interleaves.
 func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) error {
+	buf := encodeBuffers.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer encodeBuffers.Put(buf)
+	direct, err := c.g.encodeStanza(buf, v)
+	if err != nil {
+		return fmt.Errorf("%w %T: %w", errEncode, v, err)
+	}
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
 		return err
 	}
-	err := sess.Encode(context.Background(), v)
+	if direct {
+		_, err = conn.Write(buf.Bytes())
+	} else {
+		err = sess.Encode(context.Background(), v)
+	}
 	if derr := conn.SetWriteDeadline(time.Time{}); err == nil {
 		err = derr
 	}

@@ -160,7 +160,7 @@ func waitServing(t *testing.T, c *xmpptest.Client) {
 	}
 }
 
-func dialUser(t tb.TB, p *testserver.Prosody, name string) *xmpptest.Client {
+func dialUser(t tb.TB, p *testserver.XMPP, name string) *xmpptest.Client {
 	ctx, cancel := context.WithTimeout(context.Background(), killWait)
 	defer cancel()
 	return xmpptest.Dial(t, ctx, p.C2SAddr, jid.MustParse(name+"@example.test"), name+"-pw")
@@ -208,7 +208,7 @@ func TestKill9DuringRegistrations(t *testing.T) {
 	for i := range registrants {
 		users = append(users, testserver.User{Name: fmt.Sprintf("reg%02d", i), Password: fmt.Sprintf("reg%02d-pw", i)})
 	}
-	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     "example.test",
 		Components: []testserver.Component{{Domain: killDomain, Secret: killSecret}},
 		Users:      users,
@@ -394,7 +394,7 @@ func TestSecondProcessFailsFast(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     "example.test",
 		Components: []testserver.Component{{Domain: killDomain, Secret: killSecret}},
 		Users:      []testserver.User{{Name: "alice", Password: "alice-pw"}},

@@ -23,7 +23,7 @@ import (
 // SIGHUP reopens a rotated log file, and SIGUSR1 backs the database up
 // while the backup command, which needs a stopped gateway, says so.
 func TestOperations(t *testing.T) {
-	p := testserver.StartProsody(t, testserver.ProsodyConfig{
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     "example.test",
 		Components: []testserver.Component{{Domain: "gw.example.test", Secret: "s3cret-component"}},
 	})

@@ -233,6 +233,33 @@ func (c *Client) Expect(t tb.TB, timeout time.Duration, match func(Message) bool
 	}
 }
 
+// Receive returns the next message not consumed yet, or an error after
+// timeout or when the connection has ended; unlike Expect it never fails
+// the test, so that a load test can count what is missing.
+func (c *Client) Receive(timeout time.Duration) (Message, error) {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		c.mu.Lock()
+		if len(c.queue) > 0 {
+			m := c.queue[0]
+			c.queue = c.queue[1:]
+			c.mu.Unlock()
+			return m, nil
+		}
+		err := c.err
+		c.mu.Unlock()
+		if err != nil {
+			return Message{}, fmt.Errorf("irctest: %s: connection ended: %w", c.Nick(), err)
+		}
+		select {
+		case <-c.notify:
+		case <-deadline.C:
+			return Message{}, fmt.Errorf("irctest: %s: nothing received within %v", c.Nick(), timeout)
+		}
+	}
+}
+
 // ExpectNone fails the test if a message that matches is pending or arrives
 // within d; it consumes nothing.
 func (c *Client) ExpectNone(t tb.TB, d time.Duration, match func(Message) bool) {

@@ -122,6 +122,9 @@ func (n *Ngircd) TLSPort() int { return n.tlsPort }
 // CAFile is the PEM file of the CA that signed the server's certificate.
 func (n *Ngircd) CAFile() string { return n.caFile }
 
+// PID is the server process's id.
+func (n *Ngircd) PID() int { return n.proc.cmd.Process.Pid }
+
 // Name returns the server name, the prefix of its numerics.
 func (n *Ngircd) Name() string { return n.name }
 

@@ -76,8 +76,11 @@ allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 component_stanza_size_limit = 10485760
 c2s_stanza_size_limit = 10485760
-VirtualHost %q
-`, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1], cfg.Domain)
+`, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1])
+	if cfg.NoNagle {
+		b.WriteString("network_settings = { nagle = false }\n")
+	}
+	fmt.Fprintf(&b, "VirtualHost %q\n", cfg.Domain)
 	for _, c := range cfg.Components {
 		fmt.Fprintf(&b, "Component %q\n    component_secret = %q\n", c.Domain, c.Secret)
 	}
@@ -127,6 +130,9 @@ func encodePath(s string) string {
 
 // AddUser creates an account; it works while the server runs.
 func (p *Prosody) AddUser(t tb.TB, name, password string) { p.writeAccount(t, name, password) }
+
+// PID is the server process's id.
+func (p *Prosody) PID() int { return p.proc.cmd.Process.Pid }
 
 // Stop stops the server.
 func (p *Prosody) Stop() {

@@ -23,6 +23,12 @@ type XMPPConfig struct {
 	Domain     string
 	Components []Component
 	Users      []User
+	// NoNagle turns Nagle's algorithm off on Prosody's sockets
+	// (network_settings.nagle = false); ejabberd ignores it. With it on, a
+	// stanza Prosody writes in two pieces can wait for the peer's delayed
+	// ACK, about 40 ms on Linux; a benchmark turns it off so that the
+	// figures are the gateways' own.
+	NoNagle bool
 }
 
 // XMPP is a running XMPP server of either kind, so that one test runs

@@ -30,6 +30,7 @@ type Client struct {
 	mu      sync.Mutex
 	buf     []*Stanza
 	arrived chan struct{} // signalled on every new stanza
+	filter  func(*Stanza) bool
 	readErr error
 	done    chan struct{}
 }
@@ -61,6 +62,16 @@ func Dial(t tb.TB, ctx context.Context, addr string, user jid.JID, password stri
 	// subscription approvals only to resources that did.
 	c.IQ(t, 10*time.Second, `<iq type='get' id='roster-at-login'><query xmlns='jabber:iq:roster'/></iq>`)
 	return c
+}
+
+// Filter makes the reader call keep for every stanza it receives from now
+// on, in order, and buffer only those it returns true for (nil buffers
+// everything). keep runs on the reader goroutine: a load test uses it to
+// count and time stanzas as they arrive without buffering them.
+func (c *Client) Filter(keep func(*Stanza) bool) {
+	c.mu.Lock()
+	c.filter = keep
+	c.mu.Unlock()
 }
 
 // JID returns the client's full JID.
@@ -110,6 +121,12 @@ func (c *Client) read() {
 		if s.XMLName.Local == "iq" && s.Type == "set" && s.Has("jabber:iq:roster", "query") {
 			// Roster pushes must be acknowledged, as every client does.
 			go c.send(fmt.Sprintf(`<iq type='result' id='%s'/>`, escape(s.ID)))
+			continue
+		}
+		c.mu.Lock()
+		filter := c.filter
+		c.mu.Unlock()
+		if filter != nil && !filter(s) {
 			continue
 		}
 		c.mu.Lock()

@@ -13,9 +13,15 @@ const maxLines = 40
 
 // lineBudget is how many bytes of text fit in one PRIVMSG to target: the
 // 512-byte line minus the command, the target, CR LF and the prefix the
-// server adds when relaying (nick!user@host, up to about 100 bytes).
-func lineBudget(target string) int {
-	return 512 - len("PRIVMSG  :\r\n") - len(target) - 100
+// server adds when relaying (nick!user@host, up to about 100 bytes), and no
+// more than girc's own limit for an event (maxEvent, from the server's
+// NICKLEN and the like): a longer line girc cuts again itself, with a word
+// splitter that made two IRC lines of each of ours and allocated some 70 KB
+// per message.
+func lineBudget(target string, maxEvent int) int {
+	budget := 512 - len("PRIVMSG  :\r\n") - len(target) - 100
+	// girc sends an event whole only while it is shorter than maxEvent.
+	return min(budget, maxEvent-len("PRIVMSG  :")-len(target)-1)
 }
 
 // sanitizeLine makes s safe as one IRC parameter: line breaks become

@@ -96,7 +96,11 @@ func (s *Session) send(m transports.Message) {
 
 // lines renders a body as PRIVMSG texts: "/me" becomes a CTCP ACTION.
 func (n *network) lines(target, body string) []string {
-	budget := lineBudget(target)
+	maxEvent := girc.DefaultMaxLineLength - girc.DefaultMaxPrefixLength
+	if n.client != nil {
+		maxEvent = n.client.MaxEventLength()
+	}
+	budget := lineBudget(target, maxEvent)
 	action := strings.HasPrefix(body, "/me ")
 	if action {
 		body = strings.TrimPrefix(body, "/me ")

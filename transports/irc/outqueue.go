@@ -14,51 +14,69 @@ import (
 const outQueueSize = 1000
 
 // outQueue paces the lines of one connection under the network's flood
-// limits, in its own goroutine, so that no caller ever waits for the
-// network (girc's own flood control would block the caller).
+// limits, in a goroutine of its own, so that no caller ever waits for the
+// network (girc's own flood control would block the caller). Most
+// connections are idle most of the time, so the queue costs nothing while
+// empty: the waiting lines are a slice that grows with use and is dropped
+// once sent (rather than a channel with room for outQueueSize lines), and
+// the goroutine runs only while lines wait.
 type outQueue struct {
 	c       *girc.Client
-	lines   chan *girc.Event
 	limiter *rate.Limiter
 	ctx     context.Context
 	cancel  context.CancelFunc
 	once    sync.Once
+
+	mu      sync.Mutex
+	pending []*girc.Event
+	running bool // a sender goroutine is draining pending
 }
 
 func newOutQueue(c *girc.Client, perSecond float64, burst int) *outQueue {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &outQueue{
 		c:       c,
-		lines:   make(chan *girc.Event, outQueueSize),
 		limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
 		ctx:     ctx,
 		cancel:  cancel,
 	}
-	go q.run()
 	return q
 }
 
 // push queues a line, or fails at once when too many wait.
 func (q *outQueue) push(e *girc.Event) error {
-	select {
-	case q.lines <- e:
-		return nil
-	default:
+	q.mu.Lock()
+	if len(q.pending) >= outQueueSize {
+		q.mu.Unlock()
 		return transports.Errorf(transports.RateLimited, "too many lines waiting for the IRC server; slow down")
 	}
+	q.pending = append(q.pending, e)
+	if !q.running {
+		q.running = true
+		go q.run()
+	}
+	q.mu.Unlock()
+	return nil
 }
 
+// run sends the waiting lines, paced, and returns once none is left.
 func (q *outQueue) run() {
 	for {
-		select {
-		case e := <-q.lines:
-			if err := q.limiter.Wait(q.ctx); err != nil {
-				return
-			}
-			q.c.Send(e)
-		case <-q.ctx.Done():
+		q.mu.Lock()
+		if len(q.pending) == 0 || q.ctx.Err() != nil {
+			q.pending = nil // let the backing array go
+			q.running = false
+			q.mu.Unlock()
 			return
 		}
+		e := q.pending[0]
+		q.pending[0] = nil
+		q.pending = q.pending[1:]
+		q.mu.Unlock()
+		if err := q.limiter.Wait(q.ctx); err != nil {
+			continue // stopped: the next turn drops the rest
+		}
+		q.c.Send(e)
 	}
 }
 
