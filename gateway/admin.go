@@ -99,10 +99,8 @@ func (g *Gateway) announce(body string) int {
 		if s := u.snap.Load(); s == nil || s.resources == 0 {
 			continue
 		}
-		select {
-		case u.events <- announceEv{body}:
+		if u.mail.put(announceEv{body}, maxQueuedStanzas) {
 			n++
-		default:
 		}
 	}
 	return n

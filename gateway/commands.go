@@ -125,10 +125,7 @@ func (u *user) startRun(c *command, from string) *cmdRun {
 	r.stage = c.first(u)
 	u.runs[r.id] = r
 	time.AfterFunc(cmdTTL+time.Second, func() {
-		select {
-		case u.events <- runsExpired{}:
-		case <-u.done:
-		}
+		u.post(runsExpired{})
 	})
 	return r
 }

@@ -190,11 +190,11 @@ func newTestLogger(w io.Writer) *slog.Logger {
 // loop closing it waits for the transport, so waiting on would deadlock
 // until Close's timeout.
 func TestDeliverReturnsWhenSessionCloses(t *testing.T) {
-	u := &user{events: make(chan event, 1), done: make(chan struct{})}
+	u := &user{mail: newMailbox(), done: make(chan struct{})}
 	s := newSink(u)
 	errc := make(chan error, 1)
 	go func() { errc <- s.Deliver(t.Context(), transports.Message{From: "x", Body: "queued"}) }()
-	<-u.events // queued; the loop is busy closing the session
+	<-u.mail.ready // queued; the loop is busy closing the session
 	s.close()
 	select {
 	case err := <-errc:
@@ -203,5 +203,37 @@ func TestDeliverReturnsWhenSessionCloses(t *testing.T) {
 		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Deliver still waits for a loop that closed its session")
+	}
+}
+
+// TestMailbox: events come out in order, a limit refuses only beyond it, a
+// mailbox with waiting events does not close unless forced, and a closed
+// one refuses everything.
+func TestMailbox(t *testing.T) {
+	m := newMailbox()
+	for i := range 5 {
+		if !m.put(i, 5) {
+			t.Fatalf("put %d refused under the limit", i)
+		}
+	}
+	if m.put(5, 5) {
+		t.Error("put accepted beyond the limit")
+	}
+	if !m.put(5, 0) {
+		t.Error("an unlimited put was refused")
+	}
+	if m.close(false) {
+		t.Error("closed with events waiting")
+	}
+	for i := range 6 {
+		if ev, ok := m.take(); !ok || ev != i {
+			t.Fatalf("take %d: %v, %v", i, ev, ok)
+		}
+	}
+	if _, ok := m.take(); ok {
+		t.Error("take from an empty mailbox")
+	}
+	if !m.close(false) || m.put(7, 0) {
+		t.Error("an empty mailbox did not close, or a closed one took an event")
 	}
 }

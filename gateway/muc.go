@@ -178,10 +178,7 @@ func (u *user) leaveRoom(r *room, res, reason string) {
 		// to the rooms in no set order: decide a little later whether the
 		// user left the room or went offline.
 		time.AfterFunc(keepRoomsDelay, func() {
-			select {
-			case u.events <- leaveCheck{room: r, res: res, reason: reason}:
-			case <-u.done:
-			}
+			u.post(leaveCheck{room: r, res: res, reason: reason})
 		})
 		return
 	}

@@ -116,9 +116,7 @@ func (u *user) login() {
 		ctx, cancel := context.WithTimeout(u.ctx, loginTimeout)
 		defer cancel()
 		sess, err := u.g.cfg.Transport.Login(ctx, req)
-		select {
-		case u.events <- loginDone{sess: sess, sink: sk, err: err}:
-		case <-u.done:
+		if !u.post(loginDone{sess: sess, sink: sk, err: err}) {
 			// The loop stopped without waiting: close what we opened.
 			sk.close()
 			if err == nil {
@@ -204,10 +202,7 @@ func (u *user) scheduleRetry(err error) {
 	wait := backoff.Wait(u.retries, u.g.cfg.LoginRetry, maxLoginRetry)
 	u.log.Info("retrying the legacy login later", "in", wait.Round(time.Millisecond))
 	u.retry = time.AfterFunc(wait, func() {
-		select {
-		case u.events <- retryLogin{}:
-		case <-u.done:
-		}
+		u.post(retryLogin{})
 	})
 }
 

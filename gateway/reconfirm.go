@@ -33,10 +33,7 @@ func (u *user) reconfirm() {
 	gen := u.confirmGen
 	_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "probe"})
 	time.AfterFunc(confirmWait, func() {
-		select {
-		case u.events <- confirmResources{gen: gen}:
-		case <-u.done:
-		}
+		u.post(confirmResources{gen: gen})
 	})
 }
 

@@ -122,10 +122,7 @@ func (u *user) register(raw map[string]string, reply func(*stanza.Error)) {
 		ctx, cancel := context.WithTimeout(u.ctx, loginTimeout)
 		defer cancel()
 		stored, err := u.g.cfg.Transport.Register(ctx, req)
-		select {
-		case u.events <- registerDone{reply: reply, values: stored, err: err}:
-		case <-u.done:
-		}
+		u.post(registerDone{reply: reply, values: stored, err: err})
 	}()
 }
 

@@ -108,10 +108,9 @@ func (g *Gateway) dispatch(bare jid.JID, ev event) {
 		g.wg.Add(1)
 		go u.run()
 	}
-	select {
-	case u.events <- ev:
+	if u.mail.put(ev, maxQueuedStanzas) {
 		g.mu.Unlock()
-	default:
+	} else {
 		g.mu.Unlock()
 		g.log.Warn("user queue full, refusing a stanza", "user", key)
 		if se, ok := ev.(stanzaEvent); ok {
@@ -125,9 +124,7 @@ func (g *Gateway) broadcast(ev event) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	for _, u := range g.users {
-		select {
-		case u.events <- ev:
-		default:
+		if !u.mail.put(ev, maxQueuedStanzas) {
 			g.log.Warn("user queue full, dropping an internal event", "user", u.jid)
 		}
 	}

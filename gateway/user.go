@@ -18,7 +18,6 @@ import (
 )
 
 const (
-	queueSize     = 256
 	loginTimeout  = 2 * time.Minute
 	closeTimeout  = 10 * time.Second
 	maxPending    = 100
@@ -80,7 +79,7 @@ type user struct {
 	g      *Gateway
 	jid    jid.JID // bare
 	log    *slog.Logger
-	events chan event
+	mail   *mailbox      // every event the loop handles, in order
 	quit   chan struct{} // closed to ask the loop to log out and stop
 	done   chan struct{} // closed when the loop has stopped
 	ctx    context.Context
@@ -128,7 +127,7 @@ func newUser(g *Gateway, bare jid.JID) *user {
 		g:         g,
 		jid:       bare,
 		log:       g.log.With("user", bare.String()),
-		events:    make(chan event, queueSize),
+		mail:      newMailbox(),
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		ctx:       ctx,
@@ -160,26 +159,48 @@ func (u *user) run() {
 	u.loadRooms()
 	for {
 		select {
-		case ev := <-u.events:
-			u.handleSafely(ev)
-			u.publish()
+		case <-u.mail.ready:
 		case <-u.quit:
-			u.logout("The gateway is shutting down.")
-			u.exit(true)
+			u.shutdown()
 			return
 		}
-		if u.idle() && u.exit(false) {
-			return
+		for {
+			ev, ok := u.mail.take()
+			if !ok {
+				break
+			}
+			u.handleSafely(ev)
+			u.publish()
+			select {
+			case <-u.quit:
+				u.shutdown()
+				return
+			default:
+			}
+			if u.idle() && u.exit(false) {
+				return
+			}
 		}
 	}
 }
+
+// shutdown logs out and ends the loop as the gateway stops.
+func (u *user) shutdown() {
+	u.logout("The gateway is shutting down.")
+	u.exit(true)
+}
+
+// post queues an event from another goroutine of the user's (a timer, a
+// login, a registration); it reports false once the loop has ended, when
+// nobody will handle it.
+func (u *user) post(ev event) bool { return u.mail.put(ev, 0) }
 
 // exit removes the loop from the gateway unless events are waiting (or
 // force is set), and reports whether it did.
 func (u *user) exit(force bool) bool {
 	u.g.mu.Lock()
 	defer u.g.mu.Unlock()
-	if !force && len(u.events) > 0 {
+	if !u.mail.close(force) {
 		return false
 	}
 	if u.g.users[u.jid.String()] == u {
@@ -327,12 +348,15 @@ func (s *sink) close() {
 func (s *sink) Deliver(ctx context.Context, ev transports.Event) error {
 	done := make(chan error, 1)
 	select {
-	case s.u.events <- legacyEvent{ev: ev, at: time.Now(), sink: s, done: done}:
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-s.closed:
 		return errSessionClosed
 	case <-s.u.done:
+		return errSessionClosed
+	default:
+	}
+	if !s.u.post(legacyEvent{ev: ev, at: time.Now(), sink: s, done: done}) {
 		return errSessionClosed
 	}
 	// Queued, the event may wait behind the very Close that closes this
