@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
-	"os/signal"
 	"syscall"
 
 	"passerelle.dev/passerelle/internal/config"
@@ -41,20 +39,12 @@ func backupCommand(ctx context.Context, cfg *config.Config, args []string, out i
 // backupOnSignal writes a consistent copy of the database to
 // backupPath(cfg) on each SIGUSR1, while the gateway runs.
 func backupOnSignal(ctx context.Context, cfg *config.Config, db *registry.DB, log *slog.Logger) {
-	usr1 := make(chan os.Signal, 1)
-	signal.Notify(usr1, syscall.SIGUSR1)
-	defer signal.Stop(usr1)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-usr1:
-		}
+	onSignal(ctx, syscall.SIGUSR1, func() {
 		dest := backupPath(cfg)
 		if err := db.Backup(ctx, dest); err != nil {
 			log.Error("SIGUSR1: backup failed", "err", err)
-			continue
+			return
 		}
 		log.Info("SIGUSR1: database backed up", "path", dest)
-	}
+	})
 }

@@ -144,15 +144,7 @@ func allowFunc(live *atomic.Pointer[config.Config], transport string) func(strin
 // dropping sessions; other changes need a restart, and an invalid file
 // changes nothing.
 func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[config.Config], level *slog.LevelVar, reopen func() error, log *slog.Logger) {
-	hup := make(chan os.Signal, 1)
-	signal.Notify(hup, syscall.SIGHUP)
-	defer signal.Stop(hup)
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-hup:
-		}
+	onSignal(ctx, syscall.SIGHUP, func() {
 		if reopen != nil {
 			if err := reopen(); err != nil {
 				log.Error("SIGHUP: cannot reopen the log file", "err", err)
@@ -163,7 +155,7 @@ func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[confi
 		next, err := loadConfig(path)
 		if err != nil {
 			log.Error("SIGHUP: config not reloaded", "err", err)
-			continue
+			return
 		}
 		if cur := live.Load(); !sameTransports(cur, next) || next.XMPP != cur.XMPP || next.Database != cur.Database || next.Metrics != cur.Metrics || next.LogFile != cur.LogFile {
 			log.Warn("SIGHUP: transport, limit, server, database, metrics and log file changes need a restart; applying access lists and log level only")
@@ -171,6 +163,22 @@ func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[confi
 		live.Store(next)
 		level.Set(next.LogLevel)
 		log.Info("SIGHUP: reloaded access lists and log level", "path", path)
+	})
+}
+
+// onSignal calls f on each sig the process gets, one at a time, until ctx
+// is done.
+func onSignal(ctx context.Context, sig os.Signal, f func()) {
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sig)
+	defer signal.Stop(ch)
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ch:
+			f()
+		}
 	}
 }
 
