@@ -34,6 +34,7 @@ type env struct {
 	mail   *testserver.Mail
 	proxy  *testserver.Proxy // if set before start, between the gateway and Prosody
 	dbPath string
+	gw     *gwtest.Gateway
 	stop   func()
 	logs   *testserver.SyncBuffer
 	cfg    email.Config
@@ -99,7 +100,7 @@ func (e *env) start() {
 	if e.proxy != nil {
 		server = e.proxy.Addr
 	}
-	e.stop = gwtest.Start(t, gwtest.Options{
+	e.gw = gwtest.Start(t, gwtest.Options{
 		Domain:    gwDomain,
 		Secret:    gwSecret,
 		Server:    server,
@@ -107,7 +108,8 @@ func (e *env) start() {
 		DBPath:    e.dbPath,
 		Logger:    log,
 		Allowed:   func(d string) bool { return d == serverDomain },
-	}).Stop
+	})
+	e.stop = e.gw.Stop
 }
 
 func (e *env) client(name string) *xmpptest.Client {

@@ -223,6 +223,18 @@ func TestXMPPServerRestartsWhileMailFlowsOffline(t *testing.T) {
 	for _, m := range drained(c, carol) {
 		r.add(m)
 	}
+	if e.xmpp.Kind == testserver.KindEjabberd {
+		// Restarted again within a second of its start, before it has
+		// settled, ejabberd 23.01 never delivers to the user the mails it
+		// acknowledged around then (it answered the ping sent after each);
+		// the cause inside ejabberd is not known. The second restart waits
+		// until the gateway is back on the first one.
+		deadline := time.Now().Add(wait)
+		for !e.gw.Connected() && time.Now().Before(deadline) {
+			time.Sleep(10 * time.Millisecond)
+		}
+		time.Sleep(time.Second)
+	}
 	time.Sleep(300 * time.Millisecond) // the gateway is back, writing to offline storage
 	e.xmpp.Restart(t)
 
