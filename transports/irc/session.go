@@ -11,7 +11,7 @@ import (
 )
 
 // queueSize bounds the commands and network events waiting for a session.
-const queueSize = 64
+const queueSize = 512
 
 // deliverTimeout bounds one hand-over of an event to the gateway.
 const deliverTimeout = 30 * time.Second
