@@ -55,10 +55,12 @@ func TestXMPPServerRestartUnderMailTraffic(t *testing.T) {
 		// Open bug, on ejabberd only, about 1 run in 3 under load: the mails
 		// the gateway hands over just after the reconnection are
 		// confirmed by ejabberd (it answers the ping sent after each) but
-		// never reach the user, and the IMAP IDLE that follows hears of no
-		// new mail. A goroutine dump shows the gateway idle and the
-		// watcher in IDLE, every mail delivered. Not found yet; the test
-		// runs on Prosody.
+		// never reach the user's new session. Dovecot's log shows every
+		// mail fetched, a goroutine dump shows the gateway idle and the
+		// watcher back in IDLE: each mail was handed over. A suspect, not
+		// verified: mail to the bare JID arriving while ejabberd makes the
+		// new session available goes to offline storage after the storage
+		// was emptied for that session. The test runs on Prosody.
 		t.Skip("known open bug on ejabberd: see the comment")
 	}
 	c := e.client("alice")
