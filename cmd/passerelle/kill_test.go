@@ -7,7 +7,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -30,40 +29,6 @@ const (
 	killWait   = 10 * time.Second
 	friendJID  = "friend%demo.example@" + killDomain
 )
-
-// bgTB lets a helper goroutine use the harnesses: failures are kept for
-// the test goroutine, a fatal one stops only the helper, and cleanups are
-// the test's.
-type bgTB struct {
-	tb.TB
-	t    *testing.T
-	mu   sync.Mutex
-	errs []string
-}
-
-func newBG(t *testing.T) *bgTB { return &bgTB{t: t} }
-
-func (b *bgTB) Helper()          {}
-func (b *bgTB) Cleanup(f func()) { b.t.Cleanup(f) }
-func (b *bgTB) Errorf(format string, args ...any) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.errs = append(b.errs, fmt.Sprintf(format, args...))
-}
-func (b *bgTB) Fatal(args ...any) { b.Fatalf("%s", fmt.Sprint(args...)) }
-func (b *bgTB) Fatalf(format string, args ...any) {
-	b.Errorf(format, args...)
-	runtime.Goexit()
-}
-func (b *bgTB) Logf(string, ...any) {}
-func (b *bgTB) Skip(args ...any)    { b.Fatal(args...) }
-
-// failures returns what the helpers reported.
-func (b *bgTB) failures() []string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]string(nil), b.errs...)
-}
 
 // buildDemo builds the real binary with the demo tag, which adds the
 // in-memory test network as the transport kind "testnet".
@@ -178,7 +143,7 @@ func drain(c *xmpptest.Client, match func(*xmpptest.Stanza) bool) int {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			c.Expect(&bgTB{}, time.Millisecond, match)
+			c.Expect(&tb.Background{}, time.Millisecond, match)
 			got = true
 		}()
 		<-done
@@ -236,7 +201,7 @@ func TestKill9DuringRegistrations(t *testing.T) {
 	}
 
 	// Chat traffic: each chatter writes to the echoing contact every 20ms.
-	bg := newBG(t)
+	bg := &tb.Background{Test: t}
 	stopChat := make(chan struct{})
 	var chatWG sync.WaitGroup
 	for i, c := range chat {
@@ -292,7 +257,7 @@ func TestKill9DuringRegistrations(t *testing.T) {
 		select {
 		case <-ackedCh:
 		case <-time.After(3 * killWait):
-			t.Fatalf("registrations do not get through: %v", bg.failures())
+			t.Fatalf("registrations do not get through: %v", bg.Failures())
 		}
 	}
 	gw.kill9()

@@ -96,3 +96,63 @@ func (p *Program) Run(f func()) bool {
 	}()
 	return <-done && !p.Failed()
 }
+
+// Background is a TB for a test's helper goroutine: failures are kept for
+// the test goroutine (Failures, Report), a fatal one stops only the helper,
+// and Cleanup goes to the test when one is set (else it does nothing).
+type Background struct {
+	// Test receives the Cleanup functions; nil drops them.
+	Test TB
+
+	mu   sync.Mutex
+	errs []string
+}
+
+var _ TB = (*Background)(nil)
+
+// Helper does nothing.
+func (b *Background) Helper() {}
+
+// Cleanup hands f to the test, if any.
+func (b *Background) Cleanup(f func()) {
+	if b.Test != nil {
+		b.Test.Cleanup(f)
+	}
+}
+
+// Errorf keeps a failure.
+func (b *Background) Errorf(format string, args ...any) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.errs = append(b.errs, fmt.Sprintf(format, args...))
+}
+
+// Fatal keeps a failure and stops the calling goroutine.
+func (b *Background) Fatal(args ...any) { b.Fatalf("%s", fmt.Sprint(args...)) }
+
+// Fatalf keeps a failure and stops the calling goroutine.
+func (b *Background) Fatalf(format string, args ...any) {
+	b.Errorf(format, args...)
+	runtime.Goexit()
+}
+
+// Logf does nothing: the test may have ended.
+func (b *Background) Logf(string, ...any) {}
+
+// Skip is a failure: a helper has nothing to skip.
+func (b *Background) Skip(args ...any) { b.Fatal(args...) }
+
+// Failures returns the failures kept so far.
+func (b *Background) Failures() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.errs...)
+}
+
+// Report passes the failures kept so far to t.
+func (b *Background) Report(t TB) {
+	t.Helper()
+	for _, e := range b.Failures() {
+		t.Errorf("%s", e)
+	}
+}

@@ -2,7 +2,6 @@ package email_test
 
 import (
 	"fmt"
-	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -12,37 +11,6 @@ import (
 	"passerelle.dev/passerelle/internal/xmpptest"
 	"passerelle.dev/passerelle/transports/email"
 )
-
-// bgTB lets a helper goroutine use a harness: failures are kept for the
-// test goroutine to report, and a fatal one stops only the helper.
-type bgTB struct {
-	tb.TB
-	mu   sync.Mutex
-	errs []string
-}
-
-func (b *bgTB) Helper()        {}
-func (b *bgTB) Cleanup(func()) {}
-func (b *bgTB) Errorf(format string, args ...any) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.errs = append(b.errs, fmt.Sprintf(format, args...))
-}
-func (b *bgTB) Fatal(args ...any) { b.Fatalf("%s", fmt.Sprint(args...)) }
-func (b *bgTB) Fatalf(format string, args ...any) {
-	b.Errorf(format, args...)
-	runtime.Goexit()
-}
-func (b *bgTB) Skip(args ...any) { b.Fatal(args...) }
-
-func (b *bgTB) report(t *testing.T) {
-	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	for _, e := range b.errs {
-		t.Error(e)
-	}
-}
 
 // TestXMPPServerRestartUnderMailTraffic restarts Prosody while mail keeps
 // arriving: before, during and after the outage. Once the user is back
@@ -74,7 +42,7 @@ func TestXMPPServerRestartUnderMailTraffic(t *testing.T) {
 
 	// Mail keeps arriving, a few every 20ms, while Prosody restarts.
 	const during = 40
-	bg := &bgTB{}
+	bg := &tb.Background{}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -86,7 +54,7 @@ func TestXMPPServerRestartUnderMailTraffic(t *testing.T) {
 	}()
 	e.xmpp.Restart(t)
 	wg.Wait()
-	bg.report(t)
+	bg.Report(t)
 
 	// The old client's connection is gone; what it got before counts.
 	before := drained(c, carol)
@@ -125,7 +93,7 @@ func TestXMPPServerRestartUnderMailTraffic(t *testing.T) {
 // from addr that it had received.
 func drained(c *xmpptest.Client, addr string) []*xmpptest.Stanza {
 	var out []*xmpptest.Stanza
-	q := &bgTB{}
+	q := &tb.Background{}
 	for {
 		var m *xmpptest.Stanza
 		done := make(chan struct{})
@@ -186,7 +154,7 @@ func TestComponentLinkCutUnderMailTraffic(t *testing.T) {
 	r := newReceived()
 
 	const total = 90
-	bg := &bgTB{}
+	bg := &tb.Background{}
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -201,7 +169,7 @@ func TestComponentLinkCutUnderMailTraffic(t *testing.T) {
 		e.proxy.Cut()
 	}
 	wg.Wait()
-	bg.report(t)
+	bg.Report(t)
 	r.collect(t, c, carol, total, 3*wait)
 	c.ExpectNone(t, 1500*time.Millisecond, chatFrom(carol))
 	for i := range total {
