@@ -55,16 +55,25 @@ func (p *Proxy) accept() {
 		p.conns = append(p.conns, in, out)
 		p.accepted++
 		p.mu.Unlock()
-		go p.pipe(in, out)
-		go p.pipe(out, in)
+		var wg sync.WaitGroup
+		wg.Add(2)
+		go p.pipe(in, out, &wg)
+		go p.pipe(out, in, &wg)
+		go func() {
+			wg.Wait()
+			in.Close()
+			out.Close()
+		}()
 	}
 }
 
 // pipe copies src to dst, holding bytes back while the proxy is stalled,
-// until either side closes; then it closes both.
-func (p *Proxy) pipe(dst, src net.Conn) {
-	defer dst.Close()
-	defer src.Close()
+// until src ends, and passes the end on; the pair is closed once both
+// directions are done. (Closing both at the first end, as it once did,
+// dropped the last stanzas a closing gateway wrote whenever the server
+// wrote to it at the same moment.)
+func (p *Proxy) pipe(dst, src net.Conn, wg *sync.WaitGroup) {
+	defer wg.Done()
 	buf := make([]byte, 32<<10)
 	for {
 		n, err := src.Read(buf)
@@ -79,6 +88,13 @@ func (p *Proxy) pipe(dst, src net.Conn) {
 			}
 		}
 		if err != nil {
+			// Pass the end on, as a half-close: what the other side still
+			// sends keeps flowing, and nothing already read is lost.
+			if tcp, ok := dst.(*net.TCPConn); ok {
+				_ = tcp.CloseWrite()
+			} else {
+				dst.Close()
+			}
 			return
 		}
 	}
