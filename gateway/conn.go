@@ -277,16 +277,12 @@ func (c *connection) sendOn(ctx context.Context, v any) (<-chan struct{}, error)
 // read yet. If the connection ends before the answer, v is written again on
 // the next one, so it may arrive twice, under the same id.
 func (c *connection) sendConfirmed(ctx context.Context, v any) error {
-	d := c.g.domain.String()
 	for {
 		lost, err := c.sendOn(ctx, v)
 		if err != nil {
 			return err
 		}
-		id := "confirm-" + strconv.FormatUint(c.nextID.Add(1), 10)
-		got := make(chan struct{})
-		c.pings.Store(id, got)
-		pingLost, err := c.sendOn(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}})
+		id, got, pingLost, err := c.selfPing(ctx)
 		if err == nil && pingLost == lost {
 			select {
 			case <-got:
@@ -302,6 +298,19 @@ func (c *connection) sendConfirmed(ctx context.Context, v any) error {
 		}
 		c.g.log.Info("the connection ended before the server confirmed a stanza; sending it again")
 	}
+}
+
+// selfPing sends the component a ping through the server: pong closes got
+// when the answer comes back, and lost is closed when the connection it
+// went out on ends. Once done waiting, the caller forgets the ping with
+// c.pings.Delete(id).
+func (c *connection) selfPing(ctx context.Context) (id string, got <-chan struct{}, lost <-chan struct{}, err error) {
+	id = "self-ping-" + strconv.FormatUint(c.nextID.Add(1), 10)
+	answered := make(chan struct{})
+	c.pings.Store(id, answered)
+	d := c.g.domain.String()
+	lost, err = c.sendOn(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}})
+	return id, answered, lost, err
 }
 
 // write encodes one stanza with a write deadline of our own. mellium ties a
@@ -348,11 +357,7 @@ func (c *connection) keepAlive(ctx context.Context, drop context.CancelFunc) {
 			return
 		case <-t.C:
 		}
-		id := "keepalive-" + strconv.FormatUint(c.nextID.Add(1), 10)
-		got := make(chan struct{})
-		c.pings.Store(id, got)
-		d := c.g.domain.String()
-		err := c.send(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}})
+		id, got, _, err := c.selfPing(ctx)
 		if err == nil {
 			select {
 			case <-got:
