@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,13 +48,16 @@ type connection struct {
 	lost    chan struct{} // closed when the current connection ends; guarded by mu
 
 	writeMu sync.Mutex // one stanza at a time, each with its own deadline
-	pings   sync.Map   // ping id → chan struct{}
-	nextID  atomic.Uint64
-	closing atomic.Bool // shutting down: no waiting for a reconnection
+	// resending is held by a confirmed stanza being sent again after a
+	// connection ended under it: such stanzas go one at a time.
+	resending chan struct{}
+	pings     sync.Map // ping id → chan struct{}
+	nextID    atomic.Uint64
+	closing   atomic.Bool // shutting down: no waiting for a reconnection
 }
 
 func newConnection(g *Gateway) *connection {
-	return &connection{g: g, ready: make(chan struct{})}
+	return &connection{g: g, ready: make(chan struct{}), resending: make(chan struct{}, 1)}
 }
 
 func (c *connection) connected() bool {
@@ -207,6 +211,7 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 				if err := d.DecodeElement(&se, &t); err != nil {
 					return err
 				}
+				c.g.log.Warn("the XMPP server ended the stream with an error", "condition", se.Err, "text", streamErrorText(se))
 				return se
 			}
 			st, err := readStanza(d, t)
@@ -226,45 +231,52 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 // send writes one stanza, waiting for the connection if it is down. It returns
 // once the stanza was written to the server, or with an error.
 func (c *connection) send(ctx context.Context, v any) error {
-	_, err := c.sendOn(ctx, v)
+	_, _, err := c.sendOn(ctx, v, new(int))
 	return err
 }
 
 // sendOn is send that also returns a channel closed when the connection
-// the stanza was written on ends.
-func (c *connection) sendOn(ctx context.Context, v any) (<-chan struct{}, error) {
+// the stanza was written on ends, and the stanza's encoded size. losses
+// counts the connections that ended under this stanza: a failed write
+// adds one, and once there were maxStanzaLosses the stanza is dropped
+// (*droppedError) rather than written again.
+func (c *connection) sendOn(ctx context.Context, v any, losses *int) (<-chan struct{}, int, error) {
 	for {
 		c.mu.Lock()
 		sess, conn, ready, lost := c.sess, c.netConn, c.ready, c.lost
 		c.mu.Unlock()
 		if sess == nil {
 			if c.closing.Load() {
-				return nil, errDisconnected
+				return nil, 0, errDisconnected
 			}
 			select {
 			case <-ready:
 				continue
 			case <-ctx.Done():
-				return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+				return nil, 0, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 			}
 		}
-		err := c.write(sess, conn, v)
+		size, err := c.write(sess, conn, v)
 		if err == nil {
-			return lost, nil
+			return lost, size, nil
 		}
-		if errors.Is(err, errEncode) {
-			return nil, err // a stanza that cannot be encoded leaves the stream intact
+		if errors.Is(err, errEncode) || undeliverable(err) {
+			return nil, size, err // never written: the stream is intact
 		}
 		// A failed write leaves the stream unusable: drop it and let run
-		// reconnect. The stanza is tried again on the new connection.
+		// reconnect. The stanza is tried again on the new connection,
+		// unless connections keep ending under it.
 		c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
 		conn.Close()
+		if *losses++; *losses >= maxStanzaLosses {
+			return nil, size, &droppedError{kind: stanzaKind(v), size: size}
+		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+			return nil, 0, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+			return nil, 0, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -275,28 +287,59 @@ func (c *connection) sendOn(ctx context.Context, v any) (<-chan struct{}, error)
 // then it has routed v (or stored it for an offline user). A stanza merely
 // written can still be lost: a server going down discards what it had not
 // read yet. If the connection ends before the answer, v is written again on
-// the next one, so it may arrive twice, under the same id.
+// the next one, so it may arrive twice, under the same id; but once
+// maxStanzaLosses connections ended under it, it is dropped with a
+// *droppedError, since the server most likely closed the stream because
+// of it. A stanza sent again waits for the other ones sent again, so that
+// one poison stanza does not take innocent ones down with it twice.
 func (c *connection) sendConfirmed(ctx context.Context, v any) error {
+	losses := 0
 	for {
-		lost, err := c.sendOn(ctx, v)
-		if err != nil {
-			return err
-		}
-		id, got, pingLost, err := c.selfPing(ctx)
-		if err == nil && pingLost == lost {
+		held := losses > 0
+		if held {
 			select {
-			case <-got:
-				return nil
-			case <-lost:
+			case c.resending <- struct{}{}:
 			case <-ctx.Done():
-				err = fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+				return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 			}
 		}
-		c.pings.Delete(id)
-		if err != nil {
+		confirmed, size, err := c.writeAndConfirm(ctx, v, &losses)
+		if held {
+			<-c.resending
+		}
+		if err != nil || confirmed {
 			return err
 		}
-		c.g.log.Info("the connection ended before the server confirmed a stanza; sending it again")
+		if losses++; losses >= maxStanzaLosses {
+			return &droppedError{kind: stanzaKind(v), size: size}
+		}
+		c.g.log.Info("the connection ended before the server confirmed a stanza; sending it again", "kind", stanzaKind(v), "bytes", size)
+	}
+}
+
+// writeAndConfirm writes v, then a ping, and waits for the answer. It
+// reports false, with no error, when the connection v went out on ended
+// first.
+func (c *connection) writeAndConfirm(ctx context.Context, v any, losses *int) (bool, int, error) {
+	lost, size, err := c.sendOn(ctx, v, losses)
+	if err != nil {
+		return false, size, err
+	}
+	id, got, pingLost, err := c.selfPing(ctx)
+	defer c.pings.Delete(id)
+	if err != nil {
+		return false, size, err
+	}
+	if pingLost != lost {
+		return false, size, nil
+	}
+	select {
+	case <-got:
+		return true, size, nil
+	case <-lost:
+		return false, size, nil
+	case <-ctx.Done():
+		return false, size, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 	}
 }
 
@@ -309,7 +352,7 @@ func (c *connection) selfPing(ctx context.Context) (id string, got <-chan struct
 	answered := make(chan struct{})
 	c.pings.Store(id, answered)
 	d := c.g.domain.String()
-	lost, err = c.sendOn(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}})
+	lost, _, err = c.sendOn(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}}, new(int))
 	return id, answered, lost, err
 }
 
@@ -319,21 +362,28 @@ func (c *connection) selfPing(ctx context.Context) (id string, got <-chan struct
 // deadline can land on the next writer's stanza and break the stream. So it
 // gets a context that never ends, and writes are serialised here.
 //
+// No stanza over the configured bound is ever written: encodeBounded cuts
+// its text to fit or refuses it with a *tooLargeError, which leaves the
+// stream intact. A server closes the whole component stream on a stanza
+// over its own limit, for every user of the transport.
+//
 // The gateway's own stanza types are encoded once into a buffer and written
 // in one call (encodeStanza); the writes all hold writeMu, and mellium
-// flushes its encoder after each of its own, so nothing interleaves.
-func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) error {
+// flushes its encoder after each of its own, so nothing interleaves. It
+// returns the encoded size.
+func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) (int, error) {
 	buf := encodeBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
 	defer encodeBuffers.Put(buf)
-	direct, err := c.g.encodeStanza(buf, v)
+	v, direct, err := c.g.encodeBounded(buf, v)
 	if err != nil {
-		return fmt.Errorf("%w %T: %w", errEncode, v, err)
+		return buf.Len(), err
 	}
+	size := buf.Len()
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
+		return size, err
 	}
 	if direct {
 		_, err = conn.Write(buf.Bytes())
@@ -343,7 +393,7 @@ func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) error {
 	if derr := conn.SetWriteDeadline(time.Time{}); err == nil {
 		err = derr
 	}
-	return err
+	return size, err
 }
 
 // keepAlive pings the component's own domain through the server and drops
@@ -385,4 +435,17 @@ func (c *connection) pong(s *inbound) bool {
 
 type pingPayload struct {
 	XMLName xml.Name `xml:"urn:xmpp:ping ping"`
+}
+
+// streamErrorText returns the texts of a stream error, cut for a log line.
+func streamErrorText(se stream.Error) string {
+	var b strings.Builder
+	for _, t := range se.Text {
+		if b.Len() > 0 {
+			b.WriteString(" | ")
+		}
+		b.WriteString(t.Value)
+	}
+	const maxLogText = 1 << 10
+	return cutEscaped(b.String(), maxLogText)
 }

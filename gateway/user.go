@@ -308,6 +308,9 @@ func (u *user) send(v any) error {
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
 	err := u.g.conn.send(ctx, v)
+	if err != nil && u.handleUndeliverable(v, err) {
+		return nil
+	}
 	if err != nil {
 		u.log.Warn("cannot send a stanza", "err", err)
 	}
@@ -320,6 +323,9 @@ func (u *user) sendConfirmed(v any) error {
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
 	err := u.g.conn.sendConfirmed(ctx, v)
+	if err != nil && u.handleUndeliverable(v, err) {
+		return nil
+	}
 	if err != nil {
 		u.log.Warn("cannot send a stanza", "err", err)
 	}
