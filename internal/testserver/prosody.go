@@ -54,6 +54,9 @@ func StartProsody(t tb.TB, cfg ProsodyConfig) *Prosody {
 		cfgPath:       filepath.Join(dir, "prosody.cfg.lua"),
 		dataDir:       filepath.Join(dir, "data"),
 	}
+	// Stanza size limits stay at Prosody's defaults (512 KiB from a
+	// component, 256 KiB from a client), as in production: raising them
+	// once hid a gateway bug that took a transport down.
 	var b strings.Builder
 	fmt.Fprintf(&b, `pidfile = %q
 data_path = %q
@@ -74,8 +77,6 @@ modules_disabled = { "s2s", "tls" }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
-component_stanza_size_limit = 10485760
-c2s_stanza_size_limit = 10485760
 `, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1])
 	if cfg.NoNagle {
 		b.WriteString("network_settings = { nagle = false }\n")
