@@ -390,10 +390,17 @@ func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) (int, error
 	} else {
 		err = sess.Encode(context.Background(), v)
 	}
-	if derr := conn.SetWriteDeadline(time.Time{}); err == nil {
-		err = derr
+	if err != nil {
+		return size, err
 	}
-	return size, err
+	// The stanza is written. Clearing the deadline fails only once the
+	// connection is closed (the server ended it meanwhile): that is no
+	// reason to write the stanza again, which sent a stanza the server
+	// had closed the stream on a second time.
+	if err := conn.SetWriteDeadline(time.Time{}); err != nil {
+		conn.Close()
+	}
+	return size, nil
 }
 
 // keepAlive pings the component's own domain through the server and drops
