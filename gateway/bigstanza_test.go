@@ -1,11 +1,16 @@
 package gateway_test
 
 import (
+	"context"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"passerelle.dev/passerelle/gateway"
+	"passerelle.dev/passerelle/internal/gwtest"
+	"passerelle.dev/passerelle/internal/testnet"
+	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
 	"passerelle.dev/passerelle/transports"
 )
@@ -105,5 +110,103 @@ func TestStanzaTheServerRejectsIsNotResent(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	if got := e.proxy.CutOns(); got != 3 {
 		t.Errorf("the stanzas were written on %d connections in all, want 3", got)
+	}
+}
+
+// roomNet is the test network with group chats: every address on
+// rooms.test.example is a room that anyone joins at once.
+type roomNet struct{ *testnet.Network }
+
+func (roomNet) IsRoom(addr string) bool { return strings.HasSuffix(addr, "@rooms.test.example") }
+
+func (n roomNet) Login(ctx context.Context, req transports.LoginRequest) (transports.Session, error) {
+	s, err := n.Network.Login(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	return roomSession{s.(*testnet.Session)}, nil
+}
+
+type roomSession struct{ *testnet.Session }
+
+func (s roomSession) JoinRoom(_ context.Context, room, nick, _ string) error {
+	s.Inject(transports.RoomJoined{Room: room, Nick: nick, Subject: "small", SubjectBy: "carol",
+		Occupants: []transports.Occupant{{Nick: nick}, {Nick: "carol"}}})
+	return nil
+}
+
+func (s roomSession) LeaveRoom(_ context.Context, room, _ string) error {
+	s.Inject(transports.RoomLeft{Room: room})
+	return nil
+}
+
+func (roomSession) SetNick(context.Context, string, string, string) error {
+	return transports.Errorf(transports.Unsupported, "no nick changes")
+}
+
+func (roomSession) Moderate(context.Context, string, string, transports.Moderation) error {
+	return transports.Errorf(transports.Unsupported, "no moderation")
+}
+
+// TestOversizedRoomEventsKeepTheStream does for room subjects, occupant
+// statuses, kick reasons and group-chat messages what
+// TestOversizedLegacyEventsKeepTheStream does for chats.
+func TestOversizedRoomEventsKeepTheStream(t *testing.T) {
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
+		Domain:     serverDomain,
+		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
+		Users:      []testserver.User{{Name: "alice", Password: "alice-pw"}},
+	})
+	e := &env{t: t, server: p, proxy: testserver.NewProxy(t, p.ComponentAddr), net: testnet.New()}
+	e.net.AddAccount("alice-legacy", "legacy-pw")
+	g := gwtest.Start(t, gwtest.Options{
+		Domain: gwDomain, Secret: gwSecret, Server: e.proxy.Addr, Transport: roomNet{e.net},
+		DBPath: filepath.Join(t.TempDir(), "passerelle.db"), Allowed: func(d string) bool { return d == serverDomain },
+	})
+	e.gw, e.store, e.stop = g.Gateway, g.Store, g.Stop
+	c := e.aliceOnline()
+	sess, _ := e.net.Session(alice)
+	conns := e.proxy.Accepted()
+
+	const room, roomJID = "room@rooms.test.example", "room%rooms.test.example@" + gwDomain
+	carol := roomJID + "/carol"
+	c.SendRaw(t, `<presence to='`+roomJID+`/alice'><x xmlns='http://jabber.org/protocol/muc'/></presence>`)
+	c.Expect(t, wait, xmpptest.And(xmpptest.MessageFrom(carol), func(s *xmpptest.Stanza) bool { return s.Text("", "subject") == "small" }))
+	with := func(text string) func(*xmpptest.Stanza) bool {
+		return func(s *xmpptest.Stanza) bool { return strings.Contains(s.Inner, text) }
+	}
+	check := func(what string, s *xmpptest.Stanza, texts ...string) {
+		t.Helper()
+		if len(s.Inner) > gateway.DefaultMaxStanzaBytes {
+			t.Errorf("%s: %d bytes", what, len(s.Inner))
+		}
+		for _, text := range texts {
+			if !isCut(text, "big") {
+				t.Errorf("%s not cut with a note: %.200s…", what, text)
+			}
+		}
+	}
+
+	sess.Inject(transports.RoomSubject{Room: room, Nick: "carol", Subject: "big1 " + strings.Repeat("s", 1<<20)})
+	m := c.Expect(t, wait, xmpptest.And(xmpptest.MessageFrom(carol), with("big1")))
+	check("room subject", m, m.Text("", "subject"))
+
+	sess.Inject(transports.OccupantChanged{Room: room, Occupant: transports.Occupant{Nick: "carol", Status: "big2 " + strings.Repeat("o", 1<<20)}})
+	m = c.Expect(t, wait, xmpptest.And(xmpptest.PresenceFrom(carol, ""), with("big2")))
+	check("occupant status", m, m.Text("", "status"))
+
+	sess.Inject(transports.Message{From: room, Nick: "carol", Type: transports.Groupchat, Body: "big3 " + strings.Repeat("<", 1<<20)})
+	m = c.Expect(t, wait, xmpptest.And(xmpptest.MessageFrom(carol), with("big3")))
+	check("group-chat message", m, m.Text("", "body"))
+
+	sess.Inject(transports.OccupantChanged{Room: room, Occupant: transports.Occupant{Nick: "carol"}, Left: true, Kicked: true, By: "op", Reason: "big4 " + strings.Repeat("r", 1<<20)})
+	m = c.Expect(t, wait, xmpptest.And(xmpptest.PresenceFrom(carol, "unavailable"), with("big4")))
+	reason := m.Inner[strings.Index(m.Inner, "<reason>")+len("<reason>") : strings.Index(m.Inner, "</reason>")]
+	check("kick", m, m.Text("", "status"), strings.ReplaceAll(reason, "&#xA;", "\n"))
+
+	sess.Inject(transports.Message{From: room, Nick: "dave", Type: transports.Groupchat, Body: "still here"})
+	c.Expect(t, wait, xmpptest.And(xmpptest.MessageFrom(roomJID+"/dave"), with("still here")))
+	if n := e.proxy.Accepted(); n != conns {
+		t.Errorf("the component reconnected %d times", n-conns)
 	}
 }
