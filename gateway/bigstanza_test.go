@@ -152,18 +152,7 @@ func (roomSession) Moderate(context.Context, string, string, transports.Moderati
 // statuses, kick reasons and group-chat messages what
 // TestOversizedLegacyEventsKeepTheStream does for chats.
 func TestOversizedRoomEventsKeepTheStream(t *testing.T) {
-	p := testserver.StartXMPP(t, testserver.XMPPConfig{
-		Domain:     serverDomain,
-		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
-		Users:      []testserver.User{{Name: "alice", Password: "alice-pw"}},
-	})
-	e := &env{t: t, server: p, proxy: testserver.NewProxy(t, p.ComponentAddr), net: testnet.New()}
-	e.net.AddAccount("alice-legacy", "legacy-pw")
-	g := gwtest.Start(t, gwtest.Options{
-		Domain: gwDomain, Secret: gwSecret, Server: e.proxy.Addr, Transport: roomNet{e.net},
-		DBPath: filepath.Join(t.TempDir(), "passerelle.db"), Allowed: func(d string) bool { return d == serverDomain },
-	})
-	e.gw, e.store, e.stop = g.Gateway, g.Store, g.Stop
+	e := newBoundEnv(t, roomNet{}, 0, nil)
 	c := e.aliceOnline()
 	sess, _ := e.net.Session(alice)
 	conns := e.proxy.Accepted()
@@ -209,4 +198,74 @@ func TestOversizedRoomEventsKeepTheStream(t *testing.T) {
 	if n := e.proxy.Accepted(); n != conns {
 		t.Errorf("the component reconnected %d times", n-conns)
 	}
+}
+
+// newBoundEnv is newEnv with a network wrapper (its Network is set here),
+// a stanza bound (0: the default) and a log.
+func newBoundEnv(t *testing.T, tr interface {
+	transports.Transport
+	setNet(*testnet.Network) transports.Transport
+}, maxStanza int, log *testserver.SyncBuffer) *env {
+	t.Helper()
+	p := testserver.StartXMPP(t, testserver.XMPPConfig{
+		Domain:     serverDomain,
+		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
+		Users:      []testserver.User{{Name: "alice", Password: "alice-pw"}},
+	})
+	e := &env{t: t, server: p, proxy: testserver.NewProxy(t, p.ComponentAddr), net: testnet.New()}
+	e.net.AddAccount("alice-legacy", "legacy-pw", "friend@test.example")
+	o := gwtest.Options{
+		Domain: gwDomain, Secret: gwSecret, Server: e.proxy.Addr, Transport: tr.setNet(e.net),
+		DBPath: filepath.Join(t.TempDir(), "passerelle.db"), Allowed: func(d string) bool { return d == serverDomain },
+		MaxStanzaBytes: maxStanza,
+	}
+	if log != nil {
+		o.Logger = gwtest.Logger(log)
+	}
+	g := gwtest.Start(t, o)
+	e.gw, e.store, e.stop = g.Gateway, g.Store, g.Stop
+	return e
+}
+
+func (roomNet) setNet(n *testnet.Network) transports.Transport { return roomNet{n} }
+
+// plainNet is the test network as it is.
+type plainNet struct{ *testnet.Network }
+
+func (plainNet) setNet(n *testnet.Network) transports.Transport { return n }
+
+// TestServerLimitWithARaisedBound raises the gateway's bound over
+// Prosody's default component limit (512 KiB), for this test only, and
+// sends a 600 KB message that must be confirmed: Prosody closes the stream
+// on it with a stream error, which is logged; the gateway writes it twice
+// at most, tells the user and goes on. ejabberd has no limit on a
+// component's stanzas by default, and delivers it.
+func TestServerLimitWithARaisedBound(t *testing.T) {
+	var log testserver.SyncBuffer
+	e := newBoundEnv(t, plainNet{}, 1<<20, &log)
+	c := e.aliceOnline()
+	sess, _ := e.net.Session(alice)
+	conns := e.proxy.Accepted()
+
+	sess.Inject(transports.Message{From: "friend@test.example", ID: "huge-1", Type: transports.Normal, Body: "huge " + strings.Repeat("h", 600<<10)})
+	switch e.server.Kind {
+	case "prosody":
+		n := c.Expect(t, 3*wait, xmpptest.MessageFrom(gwDomain))
+		if b := n.Text("", "body"); !strings.Contains(b, "could not be delivered") {
+			t.Errorf("notice: %.300s", n.Inner)
+		}
+		if got := e.proxy.Accepted() - conns; got != 2 {
+			t.Errorf("the gateway reconnected %d times, want 2", got)
+		}
+		if !strings.Contains(log.String(), "the XMPP server ended the stream with an error") {
+			t.Errorf("the stream error was not logged:\n%s", gwtest.Tail(log.String(), 3000))
+		}
+	default:
+		m := c.Expect(t, 3*wait, xmpptest.MessageFrom(friend))
+		if len(m.Text("", "body")) != len("huge ")+600<<10 {
+			t.Errorf("message of %d bytes", len(m.Inner))
+		}
+	}
+	sess.Inject(transports.Message{From: "friend@test.example", ID: "small-1", Type: transports.Normal, Body: "after"})
+	c.Expect(t, wait, xmpptest.And(xmpptest.MessageFrom(friend), func(s *xmpptest.Stanza) bool { return s.Text("", "body") == "after" }))
 }

@@ -197,6 +197,11 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 	d := xml.NewTokenDecoder(r)
 	for {
 		tok, err := d.Token()
+		if se := (stream.Error{}); errors.As(err, &se) {
+			// mellium hands the server's stream error over as an error.
+			c.g.log.Warn("the XMPP server ended the stream with an error", "condition", se.Err, "text", streamErrorText(se))
+			return se
+		}
 		if err != nil {
 			var se *xml.SyntaxError
 			if errors.As(err, &se) && se.Msg == "unexpected EOF" {

@@ -26,6 +26,8 @@ type Options struct {
 	IsAdmin   func(bareJID string) bool
 	Limits    transports.Limits
 	Metrics   *gateway.Metrics // nil: private metrics
+	// MaxStanzaBytes bounds the gateway's stanzas (0: its default).
+	MaxStanzaBytes int
 }
 
 // Gateway is a running gateway and its registry.
@@ -62,6 +64,8 @@ func Start(t testing.TB, o Options) *Gateway {
 		PingInterval:  time.Second,
 		LegacyTimeout: 2 * time.Second,
 		LoginRetry:    100 * time.Millisecond,
+
+		MaxStanzaBytes: o.MaxStanzaBytes,
 	})
 	if err != nil {
 		store.Close()
