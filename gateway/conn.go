@@ -379,7 +379,13 @@ func (c *connection) selfPing(ctx context.Context) (id string, got <-chan struct
 func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) (int, error) {
 	buf := encodeBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer encodeBuffers.Put(buf)
+	defer func() {
+		// A buffer that held an oversized stanza before its cut is not
+		// kept for the next one.
+		if buf.Cap() <= 2*c.g.cfg.MaxStanzaBytes {
+			encodeBuffers.Put(buf)
+		}
+	}()
 	v, direct, err := c.g.encodeBounded(buf, v)
 	if err != nil {
 		return buf.Len(), err
