@@ -165,3 +165,25 @@ func abs(n int) int {
 	}
 	return n
 }
+
+// BenchmarkEncodeBounded measures the bound on the hot path (a chat
+// message that fits) and on a 2 MB body that must be cut.
+func BenchmarkEncodeBounded(b *testing.B) {
+	g := &Gateway{cfg: Config{MaxStanzaBytes: DefaultMaxStanzaBytes}, log: newTestLogger(io.Discard)}
+	for _, bc := range []struct {
+		name string
+		body string
+	}{{"fits", "hello there, how are you today? <3"}, {"2MB", strings.Repeat("x<", 1<<20)}} {
+		b.Run(bc.name, func(b *testing.B) {
+			m := messageOut{From: "friend%test.example@gw.example.test", To: "alice@example.test", ID: "id1", Type: "chat", Body: bc.body}
+			var buf bytes.Buffer
+			b.ReportAllocs()
+			for b.Loop() {
+				buf.Reset()
+				if _, _, err := g.encodeBounded(&buf, m); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
