@@ -9,9 +9,10 @@ import (
 
 // DefaultMaxStanzaBytes bounds every stanza the gateway writes unless the
 // config says otherwise: 64 KiB, an eighth of Prosody's component limit
-// (512 KiB) and a quarter of the c2s and s2s limits a stanza may still
-// have to pass on its way to the user (Prosody 256 KiB c2s; ejabberd's
-// packaged config 256 KiB c2s and 512 KiB s2s).
+// (512 KiB) and at most a quarter of the c2s and s2s limits a stanza may
+// still meet on its way to the user (Prosody 256 KiB c2s, 512 KiB s2s;
+// ejabberd's packaged config the same; ejabberd's component listener has
+// none by default).
 const DefaultMaxStanzaBytes = 64 << 10
 
 // MinMaxStanzaBytes is the smallest bound accepted: room for the envelope,
