@@ -155,8 +155,11 @@ func (u *user) stop() {
 func (u *user) run() {
 	defer u.g.wg.Done()
 	defer u.cancel()
-	u.loadRegistration()
-	u.loadRooms()
+	func() {
+		defer func() { _ = recovered(u.log, "loading the user's state", recover()) }()
+		u.loadRegistration()
+		u.loadRooms()
+	}()
 	for {
 		select {
 		case <-u.mail.ready:
