@@ -1,10 +1,18 @@
 package gateway
 
-import "sync"
+import (
+	"encoding/xml"
+	"sync"
+)
 
 // maxQueuedStanzas bounds the stanzas waiting for one user's loop; beyond
 // it the router answers resource-constraint instead of queueing.
 const maxQueuedStanzas = 10000
+
+// maxQueuedBytes bounds the memory the stanzas waiting for one user's loop
+// hold (as estimated by queuedSize), whatever their number; beyond it the
+// router answers resource-constraint too.
+const maxQueuedBytes = 16 << 20
 
 // mailbox is a user loop's queue of events, in arrival order. Unlike a
 // buffered channel it costs nothing while empty and grows with a burst, so
@@ -14,22 +22,31 @@ const maxQueuedStanzas = 10000
 // producer learns that nobody will handle its event.
 type mailbox struct {
 	mu     sync.Mutex
-	queue  []event
+	queue  []queued
+	bytes  int // queuedSize of the events waiting
 	closed bool
 	ready  chan struct{} // holds a token while events may be waiting
+}
+
+type queued struct {
+	ev   event
+	size int
 }
 
 func newMailbox() *mailbox { return &mailbox{ready: make(chan struct{}, 1)} }
 
 // put appends ev and reports whether it was queued: not when the mailbox is
-// closed, nor when limit > 0 events wait already.
+// closed, nor, when limit > 0, if limit events or maxQueuedBytes wait
+// already. Internal events (limit 0) are always taken while open.
 func (m *mailbox) put(ev event, limit int) bool {
+	size := queuedSize(ev)
 	m.mu.Lock()
-	if m.closed || (limit > 0 && len(m.queue) >= limit) {
+	if m.closed || (limit > 0 && (len(m.queue) >= limit || m.bytes+size > maxQueuedBytes)) {
 		m.mu.Unlock()
 		return false
 	}
-	m.queue = append(m.queue, ev)
+	m.queue = append(m.queue, queued{ev, size})
+	m.bytes += size
 	m.mu.Unlock()
 	select {
 	case m.ready <- struct{}{}:
@@ -45,13 +62,14 @@ func (m *mailbox) take() (event, bool) {
 	if len(m.queue) == 0 {
 		return nil, false
 	}
-	ev := m.queue[0]
-	m.queue[0] = nil
+	q := m.queue[0]
+	m.queue[0] = queued{}
 	m.queue = m.queue[1:]
+	m.bytes -= q.size
 	if len(m.queue) == 0 {
 		m.queue = nil // give a burst's memory back
 	}
-	return ev, true
+	return q.ev, true
 }
 
 // close closes the mailbox unless events wait and force is false; it
@@ -64,5 +82,43 @@ func (m *mailbox) close(force bool) bool {
 	}
 	m.closed = true
 	m.queue = nil
+	m.bytes = 0
 	return true
+}
+
+// tokenOverhead approximates what one kept token costs beyond its text
+// (the interface, the slice or struct header, the allocation).
+const tokenOverhead = 64
+
+// queuedSize estimates the memory an event holds while it waits: a
+// stanza's envelope and every token of its payload. Other events are
+// the gateway's own and small.
+func queuedSize(ev event) int {
+	se, ok := ev.(stanzaEvent)
+	if !ok || se.s == nil {
+		return 0
+	}
+	s := se.s
+	n := 256 + len(s.FromRaw) + len(s.ToRaw) + len(s.ID) + len(s.Type) + len(se.legacy)
+	for _, tok := range s.inner {
+		n += tokenOverhead
+		switch t := tok.(type) {
+		case xml.StartElement:
+			n += len(t.Name.Space) + len(t.Name.Local)
+			for _, a := range t.Attr {
+				n += tokenOverhead + len(a.Name.Space) + len(a.Name.Local) + len(a.Value)
+			}
+		case xml.EndElement:
+			n += len(t.Name.Space) + len(t.Name.Local)
+		case xml.CharData:
+			n += len(t)
+		case xml.Comment:
+			n += len(t)
+		case xml.ProcInst:
+			n += len(t.Target) + len(t.Inst)
+		case xml.Directive:
+			n += len(t)
+		}
+	}
+	return n
 }
