@@ -116,9 +116,10 @@ type user struct {
 	unconfirmed map[string]bool // resources not heard of since the reconnection, see reconfirm
 	confirmGen  uint64
 
-	runs    map[string]*cmdRun // commands being run, by session id
-	nextRun uint64
-	snap    atomic.Pointer[userSnap] // for other goroutines: see publish
+	runs     map[string]*cmdRun // commands being run, by session id
+	nextRun  uint64
+	runSweep *time.Timer              // wakes the loop when a run may have expired
+	snap     atomic.Pointer[userSnap] // for other goroutines: see publish
 }
 
 func newUser(g *Gateway, bare jid.JID) *user {
@@ -155,6 +156,7 @@ func (u *user) stop() {
 func (u *user) run() {
 	defer u.g.wg.Done()
 	defer u.cancel()
+	defer u.stopRunSweep()
 	func() {
 		defer func() { _ = recovered(u.log, "loading the user's state", recover()) }()
 		u.loadRegistration()
@@ -264,6 +266,8 @@ func (u *user) handleSafely(ev event) {
 		if u.reg != nil && u.sess == nil && !u.loggingIn && u.retry == nil {
 			u.login()
 		}
+	case runsExpired:
+		u.sweepRuns()
 	case retryLogin:
 		u.retry = nil
 		if u.reg != nil && u.wantSession() && u.sess == nil && !u.loggingIn {
