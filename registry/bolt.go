@@ -47,8 +47,9 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("registry: %w", err)
 		}
 	}
-	key, err := loadKey(opts.KeyFile, !opts.ReadOnly)
-	if err != nil && !(opts.ReadOnly && errors.Is(err, os.ErrNotExist)) {
+	key, err := loadKey(opts.KeyFile)
+	missing := errors.Is(err, os.ErrNotExist)
+	if err != nil && !missing {
 		return nil, err
 	}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
@@ -57,6 +58,18 @@ func Open(path string, opts Options) (*DB, error) {
 	}
 	if err != nil {
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)
+	}
+	if missing && !opts.ReadOnly {
+		// A new key only for a database without secrets: one sealed with
+		// a lost key is refused before anything is written.
+		if err := forgetKey(bdb, path, opts.KeyFile); err != nil {
+			bdb.Close()
+			return nil, err
+		}
+		if key, err = createKey(opts.KeyFile); err != nil {
+			bdb.Close()
+			return nil, err
+		}
 	}
 	d := &DB{db: bdb, now: time.Now}
 	if key != nil {
@@ -86,6 +99,47 @@ func (d *DB) prepare(path string, opts Options) error {
 		return err
 	}
 	return d.db.Update(func(tx *bolt.Tx) error { return d.checkKey(tx, path, opts.KeyFile, true) })
+}
+
+// forgetKey prepares a database for a new key, its key file being
+// missing: it refuses if any secret is sealed with the old key, and
+// otherwise removes the old key's check.
+func forgetKey(db *bolt.DB, path, keyFile string) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyCheck) == nil {
+			return nil
+		}
+		if n := sealedRecords(tx); n > 0 {
+			return fmt.Errorf("registry: key file %s is missing, and %d registration(s) in %s hold secrets sealed with it: restore the key file from the backup taken with the database (no new key was written)", keyFile, n, path)
+		}
+		return meta.Delete(keyCheck)
+	})
+}
+
+// sealedRecords counts the registrations that hold sealed secrets; a
+// record that does not decode counts, as it may hold some.
+func sealedRecords(tx *bolt.Tx) int {
+	users := tx.Bucket(bucketUsers)
+	if users == nil {
+		return 0
+	}
+	n := 0
+	_ = users.ForEachBucket(func(uk []byte) error {
+		ub := users.Bucket(uk)
+		return ub.ForEachBucket(func(tk []byte) error {
+			raw := ub.Bucket(tk).Get(keyReg)
+			if raw == nil {
+				return nil
+			}
+			var s stored
+			if json.Unmarshal(raw, &s) != nil || len(s.Secrets) > 0 {
+				n++
+			}
+			return nil
+		})
+	})
+	return n
 }
 
 func (d *DB) checkKey(tx *bolt.Tx, path, keyFile string, record bool) error {
