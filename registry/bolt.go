@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +24,9 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens the file for reading only.
 	ReadOnly bool
+	// Logger receives what the store skips (records that do not decode);
+	// slog.Default() if nil.
+	Logger *slog.Logger
 }
 
 // DB is the bbolt implementation of Store.
@@ -30,6 +34,7 @@ type DB struct {
 	db     *bolt.DB
 	sealer *sealer // nil when read-only without a key
 	now    func() time.Time
+	log    *slog.Logger
 }
 
 var _ Store = (*DB)(nil)
@@ -71,7 +76,10 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, err
 		}
 	}
-	d := &DB{db: bdb, now: time.Now}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := &DB{db: bdb, now: time.Now, log: opts.Logger}
 	if key != nil {
 		if d.sealer, err = newSealer(key); err != nil {
 			bdb.Close()
@@ -309,7 +317,12 @@ func (d *DB) Registrations(ctx context.Context, opts ListOptions) ([]Registratio
 				}
 				r, err := d.decode(user, string(tk), raw, false)
 				if err != nil {
-					return err
+					// One bad record must not hide every other one.
+					d.log.Error("registry: skipping a registration that does not decode", "user", user, "transport", string(tk), "err", err)
+					if !opts.IncludeCorrupt {
+						return nil
+					}
+					r = Registration{User: user, Transport: string(tk), Fields: map[string]string{}, Corrupt: err.Error()}
 				}
 				out = append(out, r)
 				return nil
