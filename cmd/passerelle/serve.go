@@ -70,7 +70,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		trs[i] = tr
 	}
 
-	store, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile, Timeout: time.Second})
+	store, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile, Timeout: time.Second, Logger: log})
 	if errors.Is(err, registry.ErrLocked) {
 		return fmt.Errorf("database %s is locked by another process (is another passerelle running on it?): not starting", cfg.Database.Path)
 	}
