@@ -221,9 +221,10 @@ func (u *user) idle() bool {
 }
 
 // wantSession reports whether the user needs a legacy session: a resource
-// is online or in a room, or the transport keeps registered users logged in.
+// is online or in a room, or the transport keeps registered users logged
+// in; never once the access lists no longer allow the user's domain.
 func (u *user) wantSession() bool {
-	return len(u.resources) > 0 || len(u.rooms) > 0 || (u.g.info.AlwaysOn && u.reg != nil)
+	return (len(u.resources) > 0 || len(u.rooms) > 0 || (u.g.info.AlwaysOn && u.reg != nil)) && u.g.allowed(u.jid.Domainpart())
 }
 
 // handleSafely handles one event; a panic is logged and costs this event
@@ -262,8 +263,10 @@ func (u *user) handleSafely(ev event) {
 		u.adminAction(ev)
 	case announceEv:
 		u.announced(ev)
+	case accessChanged:
+		u.checkAccess()
 	case wakeUp:
-		if u.reg != nil && u.sess == nil && !u.loggingIn && u.retry == nil {
+		if u.reg != nil && u.wantSession() && u.sess == nil && !u.loggingIn && u.retry == nil {
 			u.login()
 		}
 	case runsExpired:
