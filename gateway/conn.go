@@ -10,6 +10,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,7 +18,6 @@ import (
 	"github.com/cenkalti/backoff/v5"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/component"
-	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stream"
 )
 
@@ -379,7 +379,9 @@ func (c *connection) pong(s *inbound) bool {
 	if s.XMLName.Local != "iq" || (s.Type != "result" && s.Type != "error") {
 		return false
 	}
-	if from, err := jid.Parse(s.FromRaw); err != nil || !from.Equal(c.g.domain) {
+	if !strings.EqualFold(s.FromRaw, c.g.domain.String()) {
+		// Compared as written: this runs on the reader, outside route's
+		// recover, so no parsing of remote input here.
 		return false
 	}
 	ch, ok := c.pings.LoadAndDelete(s.ID)
