@@ -50,6 +50,9 @@ type envOptions struct {
 	metrics *gateway.Metrics
 	// wrap, if set, puts a transport of the test's around the test network.
 	wrap func(*testnet.Network) transports.Transport
+	// legacyTimeout bounds each call into a legacy session (2s if zero).
+	legacyTimeout time.Duration
+	queueBytes    int // gateway.Config.QueueBytes
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -89,6 +92,9 @@ func (e *env) start(opts envOptions) {
 		IsAdmin:   func(j string) bool { return slices.Contains(opts.admins, j) },
 		Limits:    opts.limits,
 		Metrics:   opts.metrics,
+
+		LegacyTimeout: opts.legacyTimeout,
+		QueueBytes:    opts.queueBytes,
 	})
 	e.gw, e.store, e.stop = g.Gateway, g.Store, g.Stop
 }

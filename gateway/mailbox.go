@@ -9,10 +9,8 @@ import (
 // it the router answers resource-constraint instead of queueing.
 const maxQueuedStanzas = 10000
 
-// maxQueuedBytes bounds the memory the stanzas waiting for one user's loop
-// hold (as estimated by queuedSize), whatever their number; beyond it the
-// router answers resource-constraint too.
-const maxQueuedBytes = 16 << 20
+// defaultQueueBytes is the default of Config.QueueBytes.
+const defaultQueueBytes = 16 << 20
 
 // mailbox is a user loop's queue of events, in arrival order. Unlike a
 // buffered channel it costs nothing while empty and grows with a burst, so
@@ -21,11 +19,13 @@ const maxQueuedBytes = 16 << 20
 // blocks. Once closed (the loop has ended) it refuses everything, so that a
 // producer learns that nobody will handle its event.
 type mailbox struct {
-	mu     sync.Mutex
-	queue  []queued
-	bytes  int // queuedSize of the events waiting
-	closed bool
-	ready  chan struct{} // holds a token while events may be waiting
+	mu    sync.Mutex
+	queue []queued
+	bytes int // queuedSize of the events waiting
+	// maxBytes bounds bytes for puts with a limit (0: no bound); see put.
+	maxBytes int
+	closed   bool
+	ready    chan struct{} // holds a token while events may be waiting
 }
 
 type queued struct {
@@ -36,12 +36,13 @@ type queued struct {
 func newMailbox() *mailbox { return &mailbox{ready: make(chan struct{}, 1)} }
 
 // put appends ev and reports whether it was queued: not when the mailbox is
-// closed, nor, when limit > 0, if limit events or maxQueuedBytes wait
-// already. Internal events (limit 0) are always taken while open.
+// closed, nor, when limit > 0, if limit events wait already or ev would
+// take the bytes waiting past maxBytes. Internal events (limit 0) are
+// always taken while open.
 func (m *mailbox) put(ev event, limit int) bool {
 	size := queuedSize(ev)
 	m.mu.Lock()
-	if m.closed || (limit > 0 && (len(m.queue) >= limit || m.bytes+size > maxQueuedBytes)) {
+	if m.closed || (limit > 0 && (len(m.queue) >= limit || (m.maxBytes > 0 && m.bytes+size > m.maxBytes))) {
 		m.mu.Unlock()
 		return false
 	}

@@ -124,11 +124,13 @@ type user struct {
 
 func newUser(g *Gateway, bare jid.JID) *user {
 	ctx, cancel := context.WithCancel(context.Background())
+	mail := newMailbox()
+	mail.maxBytes = g.cfg.QueueBytes
 	return &user{
 		g:         g,
 		jid:       bare,
 		log:       g.log.With("user", bare.String()),
-		mail:      newMailbox(),
+		mail:      mail,
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		ctx:       ctx,
