@@ -63,6 +63,10 @@ type Config struct {
 	// Limits bound what each user may do; zero fields take the transport's
 	// suggestion, then the gateway's defaults.
 	Limits transports.Limits
+	// QueueBytes bounds the stanzas waiting for one user's loop, in bytes
+	// of memory (estimated); beyond it, and beyond 10,000 stanzas, the
+	// user's stanzas are refused with resource-constraint. 16 MiB if zero.
+	QueueBytes int
 }
 
 // Gateway serves one transport on one component domain.
@@ -106,6 +110,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.LegacyTimeout <= 0 {
 		cfg.LegacyTimeout = 30 * time.Second
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = defaultQueueBytes
 	}
 	if cfg.LoginRetry <= 0 {
 		cfg.LoginRetry = 30 * time.Second

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"math"
 	"time"
@@ -19,6 +20,7 @@ var defaultLimits = transports.Limits{
 	Burst:             10,
 	MaxMessageBytes:   64 << 10,
 	MaxRooms:          100,
+	MaxContacts:       1000,
 }
 
 // checkMessage enforces the size and rate limits on a message the user
@@ -53,6 +55,28 @@ func (u *user) roomAllowed() bool {
 	}
 	u.g.metrics.limit("rooms")
 	return false
+}
+
+// contactAllowed reports whether the user may add the legacy contact addr
+// to the roster: one already stored is always allowed, a new one only
+// below the limit. Otherwise it says why.
+func (u *user) contactAllowed(addr string) (bool, string) {
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	cs, err := u.g.cfg.Store.Contacts(ctx, u.jid.String(), u.g.domain.String())
+	if err != nil {
+		return false, fmt.Sprintf("cannot read your contacts: %v", err)
+	}
+	if len(cs) < u.g.limits.MaxContacts {
+		return true, ""
+	}
+	for _, c := range cs {
+		if c.Address == addr {
+			return true, ""
+		}
+	}
+	u.g.metrics.limit("contacts")
+	return false, fmt.Sprintf("You have %d contacts on %s, the most allowed: remove one before adding %s.", len(cs), u.g.cfg.Name, addr)
 }
 
 // reserveRegistration checks the limit on registered users before a new

@@ -118,12 +118,14 @@ func (u *user) register(raw map[string]string, reply func(*stanza.Error)) {
 	req := transports.RegisterRequest{User: u.jid.String(), Values: values, Previous: previous}
 	u.inFlight++
 	u.regInFlight = true
-	go func() {
+	goSafe(u.log, "legacy registration", func() {
 		ctx, cancel := context.WithTimeout(u.ctx, loginTimeout)
 		defer cancel()
 		stored, err := u.g.cfg.Transport.Register(ctx, req)
 		u.post(registerDone{reply: reply, values: stored, err: err})
-	}()
+	}, func(err error) {
+		u.post(registerDone{reply: reply, err: err})
+	})
 }
 
 // registrationForm is the form a user fills in, with their current values

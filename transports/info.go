@@ -84,6 +84,8 @@ type Limits struct {
 	MaxMessageBytes int
 	// MaxRooms bounds the rooms one user is in at once.
 	MaxRooms int
+	// MaxContacts bounds the legacy contacts one user keeps in the roster.
+	MaxContacts int
 	// MaxRegistrations bounds the users registered with the transport; zero
 	// is unlimited.
 	MaxRegistrations int
@@ -102,6 +104,9 @@ func (l Limits) Or(d Limits) Limits {
 	}
 	if l.MaxRooms == 0 {
 		l.MaxRooms = d.MaxRooms
+	}
+	if l.MaxContacts == 0 {
+		l.MaxContacts = d.MaxContacts
 	}
 	if l.MaxRegistrations == 0 {
 		l.MaxRegistrations = d.MaxRegistrations

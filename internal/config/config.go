@@ -115,6 +115,7 @@ type limitsFile struct {
 	Burst             int     `toml:"burst"`
 	MaxMessageBytes   int     `toml:"max_message_bytes"`
 	MaxRooms          int     `toml:"max_rooms"`
+	MaxContacts       int     `toml:"max_contacts"`
 	MaxRegistrations  int     `toml:"max_registrations"`
 }
 

@@ -32,6 +32,7 @@ allow_domains = ["*"]
 [transport.limits]
 messages_per_minute = 30.5
 max_rooms = 7
+max_contacts = 50
 [transport.options]
 network = "irc.libera.chat"
 port = 6697
@@ -55,7 +56,7 @@ func TestValid(t *testing.T) {
 	if !c.IsAdmin("Admin@example.org") || c.IsAdmin("bob@example.org") {
 		t.Error("admins wrong")
 	}
-	if l := c.Transports[0].Limits; l.MessagesPerMinute != 30.5 || l.MaxRooms != 7 || l.Burst != 0 || c.Transports[1].Limits.MaxRooms != 0 {
+	if l := c.Transports[0].Limits; l.MessagesPerMinute != 30.5 || l.MaxRooms != 7 || l.MaxContacts != 50 || l.Burst != 0 || c.Transports[1].Limits.MaxRooms != 0 {
 		t.Errorf("limits: %+v", c.Transports)
 	}
 	if s := c.Summary(); !strings.Contains(s, "limits set: 30.5 messages a minute per user, 7 rooms per user") || !strings.Contains(s, "metrics and health: off") {

@@ -108,6 +108,9 @@ func describeLimits(l transports.Limits) string {
 	if l.MaxRooms > 0 {
 		parts = append(parts, fmt.Sprintf("%d rooms per user", l.MaxRooms))
 	}
+	if l.MaxContacts > 0 {
+		parts = append(parts, fmt.Sprintf("%d contacts per user", l.MaxContacts))
+	}
 	if l.MaxRegistrations > 0 {
 		parts = append(parts, fmt.Sprintf("%d registered users", l.MaxRegistrations))
 	}

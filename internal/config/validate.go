@@ -136,7 +136,7 @@ func checkLimits(p *problems, key string, l limitsFile) transports.Limits {
 	if l.MessagesPerMinute < 0 {
 		p.add(key+".messages_per_minute", "must not be negative")
 	}
-	for name, n := range map[string]int{"burst": l.Burst, "max_message_bytes": l.MaxMessageBytes, "max_rooms": l.MaxRooms, "max_registrations": l.MaxRegistrations} {
+	for name, n := range map[string]int{"burst": l.Burst, "max_message_bytes": l.MaxMessageBytes, "max_rooms": l.MaxRooms, "max_contacts": l.MaxContacts, "max_registrations": l.MaxRegistrations} {
 		if n < 0 {
 			p.add(key+"."+name, "must not be negative")
 		}
