@@ -168,8 +168,14 @@ func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 	if typ == "" {
 		typ = string(transports.Chat)
 	}
-	out := messageOut{From: from, To: u.jid.String(), ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
-	if m.ID != "" {
+	for _, to := range u.chatRecipients(m.From) {
+		out := messageOut{From: from, To: to, ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
+		if m.ID == "" {
+			if err := u.send(out); err != nil {
+				return err
+			}
+			continue
+		}
 		// A stable id from the network lets clients drop a repeat (XEP-0359).
 		// It also means that the transport may redeliver: it advances a
 		// durable position once Deliver returns, so return only once the
@@ -178,14 +184,24 @@ func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 		if err := u.sendConfirmed(out); err != nil {
 			return err
 		}
-		u.g.metrics.delivered(at)
-		return nil
-	}
-	if err := u.send(out); err != nil {
-		return err
 	}
 	u.g.metrics.delivered(at)
 	return nil
+}
+
+// chatRecipients says where a chat message from a legacy address goes: to
+// the bare JID, for the server to route, when a resource of the user is
+// online for the transport or none is in a room; otherwise to each resource
+// in a room on the sender's network, since a room-only client (or a user
+// who never approved the transport's subscription) has no presence the
+// server would route a bare-JID message to.
+func (u *user) chatRecipients(from string) []string {
+	if len(u.resources) == 0 {
+		if res := u.roomResources(from); len(res) > 0 {
+			return res
+		}
+	}
+	return []string{u.jid.String()}
 }
 
 // originID is the XEP-0359 origin-id of a message.
