@@ -177,6 +177,7 @@ modules:
   mod_disco: {}
   mod_ping: {}
   mod_offline: {}
+  mod_carboncopy: {}
   mod_last: {}
   mod_http_api: {}
 `, domain, ports[0], ports[2], componentListener)
