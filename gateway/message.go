@@ -168,19 +168,31 @@ func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 	if typ == "" {
 		typ = string(transports.Chat)
 	}
-	for _, to := range u.chatRecipients(m.From) {
+	recipients := u.chatRecipients(m.From)
+	var payload []any
+	if m.ID != "" {
+		// A stable id from the network lets clients drop a repeat (XEP-0359).
+		payload = append(payload, originID{ID: m.ID})
+	}
+	if len(recipients) > 1 {
+		// Each resource gets its own copy: a server's carbons would add
+		// the others' copies to it.
+		payload = append(payload, carbonsPrivate{}, noCopy{})
+	}
+	for _, to := range recipients {
 		out := messageOut{From: from, To: to, ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
+		if payload != nil {
+			out.Payload = payload
+		}
 		if m.ID == "" {
 			if err := u.send(out); err != nil {
 				return err
 			}
 			continue
 		}
-		// A stable id from the network lets clients drop a repeat (XEP-0359).
-		// It also means that the transport may redeliver: it advances a
+		// The transport may redeliver a message with an id: it advances a
 		// durable position once Deliver returns, so return only once the
 		// server has the message, not when it is merely written.
-		out.Payload = originID{ID: m.ID}
 		if err := u.sendConfirmed(out); err != nil {
 			return err
 		}
@@ -208,6 +220,18 @@ func (u *user) chatRecipients(from string) []string {
 type originID struct {
 	XMLName xml.Name `xml:"urn:xmpp:sid:0 origin-id"`
 	ID      string   `xml:"id,attr"`
+}
+
+// carbonsPrivate keeps a server from carbon-copying a message to the
+// user's other resources (XEP-0280).
+type carbonsPrivate struct {
+	XMLName xml.Name `xml:"urn:xmpp:carbons:2 private"`
+}
+
+// noCopy asks a server not to copy a message to addresses other than its
+// recipient (XEP-0334).
+type noCopy struct {
+	XMLName xml.Name `xml:"urn:xmpp:hints no-copy"`
 }
 
 // bounce returns a message the legacy network could not deliver to the user

@@ -61,6 +61,38 @@ func barrier(t *testing.T, c *xmpptest.Client) {
 	}
 }
 
+// registerUnseen registers c's user with the gateway (keeping rooms
+// joined while offline) without approving the transport's presence
+// subscription and without sending presence: the transport sees no
+// resource of the user online.
+func registerUnseen(t *testing.T, c *xmpptest.Client) {
+	t.Helper()
+	res := c.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='reg1'><query xmlns='jabber:iq:register'>`+
+		submitForm(map[string]string{"username": "alice-legacy", "password": "legacy-pw", "echo": "false", transports.FieldKeepRooms: "true"})+`</query></iq>`)
+	if res.Type != "result" {
+		t.Fatalf("registration failed: %s", res)
+	}
+}
+
+// deliverer returns a function that has the user's legacy session deliver
+// a chat message and waits until the gateway has written what it made of
+// it.
+func (e *env) deliverer(user string) func(from, body string) {
+	e.t.Helper()
+	sess, ok := e.net.Session(user)
+	if !ok {
+		e.t.Fatalf("%s has no legacy session", user)
+	}
+	return func(from, body string) {
+		e.t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), wait)
+		defer cancel()
+		if err := sess.DeliverNow(ctx, transports.Message{From: from, Type: transports.Chat, Body: body}); err != nil {
+			e.t.Fatalf("delivering %q: %v", body, err)
+		}
+	}
+}
+
 // TestChatToRoomOnlyResources: alice registered but never approved the
 // transport's presence subscription, so it sees none of her resources
 // online. A chat message from the legacy network then goes to her resources
@@ -77,28 +109,13 @@ func TestChatToRoomOnlyResources(t *testing.T) {
 	bare := "alice@" + serverDomain
 
 	phone := e.client("alice")
-	res := phone.IQ(t, wait, `<iq type='set' to='`+gwDomain+`' id='reg1'><query xmlns='jabber:iq:register'>`+
-		submitForm(map[string]string{"username": "alice-legacy", "password": "legacy-pw", "echo": "false", transports.FieldKeepRooms: "true"})+`</query></iq>`)
-	if res.Type != "result" {
-		t.Fatalf("registration failed: %s", res)
-	}
+	registerUnseen(t, phone)
 	joinRoom(t, phone, room1, "alice")
 	joinRoom(t, phone, room2, "alice")
 	tablet := e.client("alice")
 	joinRoom(t, tablet, room1, "alice")
 	laptop := e.client("alice") // connected, in no room, no presence yet
-	sess, ok := e.net.Session(bare)
-	if !ok {
-		t.Fatal("no legacy session after the join")
-	}
-	deliver := func(from, body string) {
-		t.Helper()
-		ctx, cancel := context.WithTimeout(context.Background(), wait)
-		defer cancel()
-		if err := sess.DeliverNow(ctx, transports.Message{From: from, Type: transports.Chat, Body: body}); err != nil {
-			t.Fatalf("delivering %q: %v", body, err)
-		}
-	}
+	deliver := e.deliverer(bare)
 
 	// Each resource in a room of one.example gets it once, at its own JID.
 	deliver("bob@one.example", "one")
@@ -157,4 +174,58 @@ func TestChatToRoomOnlyResources(t *testing.T) {
 	for _, body := range []string{"one", "three", "four"} {
 		later.ExpectNone(t, 0, chatFrom(bob, body))
 	}
+}
+
+// carbon matches a carbon copy (XEP-0280) of a received message with that
+// body.
+func carbon(body string) func(*xmpptest.Stanza) bool {
+	return func(s *xmpptest.Stanza) bool {
+		return s.XMLName.Local == "message" && s.Has("urn:xmpp:carbons:2", "received") && strings.Contains(s.Inner, ">"+body+"<")
+	}
+}
+
+// TestChatToRoomResourcesWithCarbons: alice's clients are online but she
+// never approved the transport's subscription. With message carbons on, as
+// production servers have them, a message the gateway gives to several
+// room resources itself is not also copied by the server to the others,
+// which would show it twice; one given to a single resource still reaches
+// her other clients as a carbon. (ejabberd copies nothing for a resource
+// without presence: it takes such a message as routed to the bare JID.)
+func TestChatToRoomResourcesWithCarbons(t *testing.T) {
+	e := newRoomEnv(t)
+	room := "#chat%one.example@" + gwDomain
+	bob := "bob%one.example@" + gwDomain
+	enable := func(c *xmpptest.Client) {
+		t.Helper()
+		if res := c.IQ(t, wait, `<iq type='set' id='carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>`); res.Type != "result" {
+			t.Fatalf("enabling carbons: %s", res)
+		}
+		c.SendRaw(t, `<presence/>`)
+	}
+	phone := e.client("alice")
+	registerUnseen(t, phone)
+	enable(phone)
+	joinRoom(t, phone, room, "alice")
+	tablet := e.client("alice")
+	enable(tablet)
+	joinRoom(t, tablet, room, "alice")
+	laptop := e.client("alice")
+	enable(laptop)
+	deliver := e.deliverer("alice@" + serverDomain)
+
+	deliver("bob@one.example", "to both")
+	for _, c := range []*xmpptest.Client{phone, tablet} {
+		c.Expect(t, wait, chatFrom(bob, "to both"))
+	}
+	for _, c := range []*xmpptest.Client{phone, tablet, laptop} {
+		barrier(t, c)
+		c.ExpectNone(t, 0, carbon("to both"))
+		c.ExpectNone(t, 0, chatFrom(bob, "to both"))
+	}
+
+	tablet.SendRaw(t, `<presence to='`+room+`/alice' type='unavailable'/>`)
+	tablet.Expect(t, wait, xmpptest.PresenceFrom(room+"/alice", "unavailable"))
+	deliver("bob@one.example", "to the phone")
+	phone.Expect(t, wait, chatFrom(bob, "to the phone"))
+	laptop.Expect(t, wait, carbon("to the phone"))
 }
