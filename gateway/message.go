@@ -204,9 +204,10 @@ func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 // chatRecipients says where a chat message from a legacy address goes: to
 // the bare JID, for the server to route, when a resource of the user is
 // online for the transport or none is in a room; otherwise to each resource
-// in a room on the sender's network, since a room-only client (or a user
-// who never approved the transport's subscription) has no presence the
-// server would route a bare-JID message to.
+// in a room on the sender's network. A room-only client sends no presence
+// of its own, so the server would store a bare-JID message offline; and
+// without the user's approval of the transport's subscription the gateway
+// cannot tell whether any resource is available.
 func (u *user) chatRecipients(from string) []string {
 	if len(u.resources) == 0 {
 		if res := u.roomResources(from); len(res) > 0 {
