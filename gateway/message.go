@@ -153,9 +153,11 @@ func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 		return nil
 	}
 	if r := u.rooms[m.From]; r != nil && m.Nick != "" {
-		// A private message from an occupant, as MUC services send them.
+		// A private message from an occupant, as MUC services send them:
+		// marked muc#user (XEP-0045 §7.5), by which servers know not to
+		// carbon-copy it to resources not in the room, or to each other.
 		for res := range r.resources {
-			_ = u.send(messageOut{From: r.occupantJID(m.Nick), To: res, ID: m.ID, Type: string(m.Type), Body: m.Body})
+			_ = u.send(messageOut{From: r.occupantJID(m.Nick), To: res, ID: m.ID, Type: string(m.Type), Body: m.Body, Payload: mucUser{}})
 		}
 		u.g.metrics.delivered(at)
 		return nil

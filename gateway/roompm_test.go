@@ -229,3 +229,45 @@ func TestChatToRoomResourcesWithCarbons(t *testing.T) {
 	phone.Expect(t, wait, chatFrom(bob, "to the phone"))
 	laptop.Expect(t, wait, carbon("to the phone"))
 }
+
+// TestOccupantChatWithCarbons: a private message from a room occupant
+// reaches each of the user's resources in the room once, as room/nick; it
+// carries the muc#user mark (XEP-0045 §7.5) by which servers know not to
+// carbon-copy it to resources that are not in the room, or to each other.
+func TestOccupantChatWithCarbons(t *testing.T) {
+	e := newRoomEnv(t)
+	room := "#chat%one.example@" + gwDomain
+	enable := func(c *xmpptest.Client) {
+		t.Helper()
+		if res := c.IQ(t, wait, `<iq type='set' id='carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>`); res.Type != "result" {
+			t.Fatalf("enabling carbons: %s", res)
+		}
+		c.SendRaw(t, `<presence/>`)
+	}
+	phone := e.client("alice")
+	registerUnseen(t, phone)
+	enable(phone)
+	joinRoom(t, phone, room, "alice")
+	tablet := e.client("alice")
+	enable(tablet)
+	joinRoom(t, tablet, room, "alice")
+	laptop := e.client("alice")
+	enable(laptop)
+	sess, ok := e.net.Session("alice@" + serverDomain)
+	if !ok {
+		t.Fatal("no legacy session")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	if err := sess.DeliverNow(ctx, transports.Message{From: "#chat@one.example", Nick: "bob", Type: transports.Chat, Body: "psst"}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*xmpptest.Client{phone, tablet} {
+		c.Expect(t, wait, chatFrom(room+"/bob", "psst"))
+	}
+	for _, c := range []*xmpptest.Client{phone, tablet, laptop} {
+		barrier(t, c)
+		c.ExpectNone(t, 0, carbon("psst"))
+		c.ExpectNone(t, 0, chatFrom(room+"/bob", "psst"))
+	}
+}
