@@ -13,13 +13,15 @@ import (
 	"passerelle.dev/passerelle/transports"
 )
 
-// newRoomEnv is newEnv with the test network's group chats.
+// newRoomEnv is newEnv with the test network's group chats, and message
+// carbons on the server.
 func newRoomEnv(t *testing.T) *env {
 	t.Helper()
 	p := testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     serverDomain,
 		Components: []testserver.Component{{Domain: gwDomain, Secret: gwSecret}},
 		Users:      []testserver.User{{Name: "alice", Password: "alice-pw"}},
+		Carbons:    true,
 	})
 	e := &env{t: t, server: p, proxy: testserver.NewProxy(t, p.ComponentAddr), net: testnet.New()}
 	e.net.AddAccount("alice-legacy", "legacy-pw")
