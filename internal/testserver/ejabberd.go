@@ -72,7 +72,11 @@ func StartEjabberd(t tb.TB, cfg EjabberdConfig) *Ejabberd {
 	if component == nil {
 		component = func(port int) string { return serviceListener(port, cfg.Components) }
 	}
-	writeFile(t, e.cfgPath, ejabberdYAML(cfg.Domain, ports, component(ports[1])), 0o644)
+	yml := ejabberdYAML(cfg.Domain, ports, component(ports[1]))
+	if cfg.Carbons {
+		yml += "  mod_carboncopy: {}\n" // modules is the last section
+	}
+	writeFile(t, e.cfgPath, yml, 0o644)
 	// Erlang's resolver reads only this file: the node name's host,
 	// localhost, must not depend on the machine's /etc/hosts.
 	inetrc := filepath.Join(dir, "inetrc")

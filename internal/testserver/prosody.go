@@ -54,6 +54,10 @@ func StartProsody(t tb.TB, cfg ProsodyConfig) *Prosody {
 		cfgPath:       filepath.Join(dir, "prosody.cfg.lua"),
 		dataDir:       filepath.Join(dir, "data"),
 	}
+	extra := ""
+	if cfg.Carbons {
+		extra = `, "carbons"`
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `pidfile = %q
 data_path = %q
@@ -69,14 +73,14 @@ s2s_ports = { }
 http_ports = { }
 https_ports = { }
 legacy_ssl_ports = { }
-modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "offline", "posix" }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "offline", "posix"%s }
 modules_disabled = { "s2s", "tls" }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
 component_stanza_size_limit = 10485760
 c2s_stanza_size_limit = 10485760
-`, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1])
+`, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1], extra)
 	if cfg.NoNagle {
 		b.WriteString("network_settings = { nagle = false }\n")
 	}

@@ -214,6 +214,15 @@ func (t *Transport) IsRoom(addr string) bool {
 	return err == nil && isChannel(a.target, defaultChanTypes)
 }
 
+// Scope implements transports.Scoper: the network of an address.
+func (t *Transport) Scope(addr string) string {
+	a, err := t.parseAddress(addr)
+	if err != nil {
+		return ""
+	}
+	return a.network
+}
+
 // Register implements transports.Transport. IRC has no account to prove
 // before a network is used: the values are checked, and a SASL password is
 // tried at the first connection.
