@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/lrstanley/girc"
@@ -11,6 +12,9 @@ import (
 // handle translates one line from the server. It runs in the session's
 // loop, in the order the server sent the lines.
 func (n *network) handle(e girc.Event) {
+	if !n.vet(&e) {
+		return
+	}
 	p := e.Params
 	arg := func(i int) string {
 		if i < len(p) {
@@ -54,6 +58,9 @@ func (n *network) handle(e girc.Event) {
 	case girc.RPL_TOPICWHOTIME:
 		if ch := n.channels[casefold(arg(1))]; ch != nil {
 			ch.topicBy, _, _ = strings.Cut(arg(2), "!")
+			if !validWireNick(ch.topicBy) {
+				ch.topicBy = ""
+			}
 		}
 	case girc.RPL_NAMREPLY:
 		n.onNames(arg(2), arg(3))
@@ -66,9 +73,15 @@ func (n *network) handle(e girc.Event) {
 	case girc.RPL_ISON:
 		n.onISON(strings.Fields(arg(1)))
 	case girc.RPL_MONONLINE, girc.RPL_MONOFFLINE:
+		watched := map[string]bool{}
+		for _, nick := range n.watchedNicks() {
+			watched[nick] = true
+		}
 		for _, t := range strings.Split(arg(1), ",") {
 			nick, _, _ := strings.Cut(t, "!")
-			n.setOnline(nick, e.Command == girc.RPL_MONONLINE)
+			if watched[casefold(nick)] {
+				n.setOnline(nick, e.Command == girc.RPL_MONONLINE)
+			}
 		}
 	case girc.ERR_NICKNAMEINUSE, girc.ERR_ERRONEUSNICKNAME, girc.ERR_NICKCOLLISION, girc.ERR_UNAVAILRESOURCE:
 		n.onNickError(e.Command, arg(1), e.Last())
@@ -116,15 +129,24 @@ func (n *network) onJoin(src *girc.Source, name string) {
 	ch := n.channels[key]
 	if n.isMe(src) {
 		if ch == nil {
-			// Not (or no longer) wanted, as after a forced join.
-			_ = n.send(girc.PART, name)
+			// Not (or no longer) wanted, as after a forced join: part,
+			// up to a bound, else ignore the channel.
+			if n.guards.forcedParts < maxForcedParts {
+				n.guards.forcedParts++
+				_ = n.send(girc.PART, name)
+			}
 			return
 		}
 		ch.names = map[string]*member{}
+		ch.truncated = false
 		_ = n.send(girc.MODE, name)
 		return
 	}
 	if ch == nil || !ch.joined || src == nil {
+		return
+	}
+	if _, known := ch.members[casefold(src.Name)]; !known && len(ch.members) >= n.s.t.cfg.MaxChannelMembers {
+		ch.truncated = true
 		return
 	}
 	m := &member{nick: src.Name}
@@ -139,9 +161,15 @@ func (n *network) onNames(name, list string) {
 	}
 	for _, entry := range strings.Fields(list) {
 		prefixes, nick := n.support.splitPrefixes(entry)
-		if nick != "" {
-			ch.names[casefold(nick)] = &member{nick: nick, prefixes: prefixes}
+		if !validWireNick(nick) {
+			n.dropped(dropNick)
+			continue
 		}
+		if len(ch.names) >= n.s.t.cfg.MaxChannelMembers {
+			ch.truncated = true
+			return
+		}
+		ch.names[casefold(nick)] = &member{nick: nick, prefixes: prefixes}
 	}
 }
 
@@ -156,6 +184,9 @@ func (n *network) onEndOfNames(name string) {
 	}
 	ch.joining, ch.joined = false, true
 	n.s.deliver(n.roomJoined(ch))
+	if ch.truncated {
+		n.roomNote(ch, fmt.Sprintf("%s has more members than this gateway lists (%d): the others are not shown.", ch.name, n.s.t.cfg.MaxChannelMembers))
+	}
 }
 
 // roomJoined describes a joined channel for the gateway.
@@ -338,12 +369,15 @@ func (n *network) onMessage(e girc.Event) {
 	target, text := e.Params[0], e.Last()
 	if ctcp := girc.DecodeCTCP(&e); ctcp != nil {
 		if ctcp.Command != girc.CTCP_ACTION {
-			return // girc answers VERSION, PING and the like
+			if ctcp.Reply || e.Command != girc.PRIVMSG || isChannel(target, n.support.chanTypes) || n.fromServer(e.Source) {
+				return
+			}
+			n.answerCTCP(e.Source.Name, ctcp)
+			return
 		}
 		text = "/me " + ctcp.Text
 	}
-	fromServer := e.Source.Ident == "" && e.Source.Host == "" && (strings.Contains(e.Source.Name, ".") || n.state != stateRegistered)
-	if fromServer {
+	if n.fromServer(e.Source) {
 		if n.state == stateRegistered {
 			n.notice(text)
 		}

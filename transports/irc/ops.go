@@ -23,6 +23,7 @@ type channel struct {
 	topic     string
 	topicBy   string
 	moderated bool
+	truncated bool // more members than max_channel_members: not all listed
 }
 
 // member is one nick in a channel, with its prefixes ("@", "+"...).

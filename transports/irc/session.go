@@ -222,6 +222,10 @@ func (s *Session) handleSafely(ev any) {
 		if n := s.current(ev.net, ev.gen); n != nil {
 			n.handle(ev.ev)
 		}
+	case wireDropped:
+		if n := s.current(ev.net, ev.gen); n != nil {
+			n.dropped(ev.reason)
+		}
 	case connEnded:
 		if n := s.current(ev.net, ev.gen); n != nil {
 			n.ended(ev.err)
