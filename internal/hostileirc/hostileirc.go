@@ -115,7 +115,6 @@ type Conn struct {
 	notify   chan struct{}
 	welcomed chan struct{}
 	done     chan struct{}
-	once     sync.Once
 
 	mu     sync.Mutex
 	nick   string
