@@ -105,7 +105,18 @@ func TestSASLNotInClear(t *testing.T) {
 				if n := a.Accepted(); n != 0 {
 					t.Errorf("the server got %d connections", n)
 				}
-				return
+				// What follows fails at once rather than wait for ever.
+				sendTo(t, sess, "carol@a.example", "again")
+				for {
+					select {
+					case ev := <-sink:
+						if f, ok := ev.(transports.SendFailure); ok && f.ID == "again" {
+							return
+						}
+					case <-time.After(bindWait):
+						t.Fatal("a second message to the refused network got no answer")
+					}
+				}
 			}
 		case <-deadline:
 			t.Fatal("no outcome")

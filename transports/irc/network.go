@@ -78,6 +78,7 @@ type network struct {
 	failures int
 	closing  bool // we are quitting on purpose
 	refused  bool // the network refused the login: no reconnection
+	refusal  error // why, for what the user asks of the network afterwards
 
 	wantNick   string
 	nick       string
@@ -345,6 +346,7 @@ func (n *network) ended(err error) {
 // why, and waiting messages and rooms fail.
 func (n *network) refuse(note string, kind transports.ErrorKind) {
 	n.refused = true
+	n.refusal = transports.Errorf(kind, "%s", note)
 	n.s.deliver(transports.Presence{From: n.addr(""), Status: note})
 	n.failQueued(transports.Errorf(kind, "%s", note))
 	for _, ch := range n.sortedChannels() {

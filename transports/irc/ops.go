@@ -68,6 +68,9 @@ func (s *Session) send(m transports.Message) {
 	case room && n.channels[target] == nil:
 		s.deliver(transports.SendFailure{To: m.To, ID: m.ID, Err: transports.Errorf(transports.NotConnected, "you are not in %s", target)})
 		return
+	case n.refusal != nil:
+		s.deliver(transports.SendFailure{To: m.To, ID: m.ID, Err: n.refusal})
+		return
 	case n.state != stateRegistered:
 		if room {
 			s.deliver(transports.SendFailure{To: m.To, ID: m.ID, Err: transports.Errorf(transports.NotConnected, "not connected to %s yet", n.name)})
@@ -150,6 +153,10 @@ func (s *Session) join(c cmdJoin) {
 		return
 	}
 	n := s.net(a.network)
+	if n.refusal != nil {
+		s.deliver(transports.RoomLeft{Room: c.room, Err: n.refusal})
+		return
+	}
 	ch := n.channels[a.target]
 	if ch == nil {
 		ch = &channel{name: a.target, key: c.password, members: map[string]*member{}}
