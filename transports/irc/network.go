@@ -76,8 +76,8 @@ type network struct {
 	retry    *time.Timer
 	poller   *time.Timer
 	failures int
-	closing  bool // we are quitting on purpose
-	refused  bool // the network refused the login: no reconnection
+	closing  bool  // we are quitting on purpose
+	refused  bool  // the network refused the login: no reconnection
 	refusal  error // why, for what the user asks of the network afterwards
 
 	wantNick   string
