@@ -64,6 +64,15 @@ type wireConn struct {
 	welcomed *atomic.Bool
 	pings    *rate.Limiter
 	counts   map[string]int // lines of each kind passed to girc
+	idle     atomic.Int64   // girc's read timeout, renewed by every line
+}
+
+// SetReadDeadline records girc's timeout, which girc means as the longest
+// silence from the server: every line renews it, girc's or not, so a busy
+// connection whose lines girc never sees is not cut.
+func (w *wireConn) SetReadDeadline(t time.Time) error {
+	w.idle.Store(int64(time.Until(t)))
+	return w.Conn.SetReadDeadline(t)
 }
 
 func newWireConn(c net.Conn, network string, gen int, welcomed *atomic.Bool, emit func(any) bool) *wireConn {
@@ -90,6 +99,9 @@ func (w *wireConn) Read(p []byte) (n int, err error) {
 		line, err := w.readLine()
 		if err != nil {
 			return 0, err
+		}
+		if idle := time.Duration(w.idle.Load()); idle > 0 {
+			_ = w.Conn.SetReadDeadline(time.Now().Add(idle))
 		}
 		e := parseLine(line)
 		if e == nil {
