@@ -39,19 +39,27 @@ func (n *network) resetGuards() {
 // dropped tells the user, once per connection and reason, that lines from
 // the server were ignored.
 func (n *network) dropped(reason string) {
-	if n.guards.told == nil {
-		n.resetGuards()
-	}
-	if n.guards.told[reason] {
+	if !n.firstTime(reason) {
 		return
 	}
-	n.guards.told[reason] = true
 	n.s.log.Warn("irc: ignoring lines from the server", "network", n.name, "reason", reason)
 	what := "with " + reason
 	if reason == dropLong {
 		what = fmt.Sprintf("that was too long (over %d bytes)", maxLineBytes)
 	}
 	n.notice(fmt.Sprintf("Ignored a line from %s %s; more such lines on this connection will be ignored without notice.", n.name, what))
+}
+
+// firstTime reports whether key is new on this connection, and records it.
+func (n *network) firstTime(key string) bool {
+	if n.guards.told == nil {
+		n.resetGuards()
+	}
+	if n.guards.told[key] {
+		return false
+	}
+	n.guards.told[key] = true
+	return true
 }
 
 // vet checks the names a line carries before anything uses them: nicks and

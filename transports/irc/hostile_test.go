@@ -53,8 +53,9 @@ func (h *hostile) none(t *testing.T, what string, match func(*xmpptest.Stanza) b
 	})
 }
 
-// count counts the stanzas received so far that match, consuming them.
-func (h *hostile) count(match func(*xmpptest.Stanza) bool) int {
+// matching returns the stanzas received so far that match, leaving them
+// in the client's buffer.
+func (h *hostile) matching(match func(*xmpptest.Stanza) bool) map[*xmpptest.Stanza]bool {
 	seen := map[*xmpptest.Stanza]bool{}
 	h.alice.ExpectNone(quietTB{}, 200*time.Millisecond, func(s *xmpptest.Stanza) bool {
 		if match(s) {
@@ -62,8 +63,11 @@ func (h *hostile) count(match func(*xmpptest.Stanza) bool) int {
 		}
 		return false
 	})
-	return len(seen)
+	return seen
 }
+
+// count counts the stanzas received so far that match.
+func (h *hostile) count(match func(*xmpptest.Stanza) bool) int { return len(h.matching(match)) }
 
 func gwtestShort(s string) string {
 	if len(s) > 300 {
@@ -270,6 +274,21 @@ func TestHostileServer(t *testing.T) {
 			t.Errorf("1000 forced joins were answered with %d PARTs; want at most 20", n-before)
 		}
 		h.none(t, "a forced room", func(s *xmpptest.Stanza) bool { return strings.HasPrefix(s.From, "#forced") })
+	})
+
+	// Repeated welcomes: the connection is set up once.
+	t.Run("welcome flood", func(t *testing.T) {
+		network := func(s *xmpptest.Stanza) bool {
+			return s.XMLName.Local == "presence" && strings.HasPrefix(strings.ToLower(s.From), badNetwork+"@")
+		}
+		before := h.matching(network) // those of the earlier connections
+		for i := 0; i < 200; i++ {
+			_ = h.conn.Send(":hostile.test 001 alice :Welcome again")
+		}
+		h.ordinary(t, "welcome")
+		if n := h.count(func(s *xmpptest.Stanza) bool { return network(s) && !before[s] }); n > 0 {
+			t.Errorf("200 repeated welcomes gave the user %d presences of the network", n)
+		}
 	})
 
 	// MONITOR answers for nicks the user does not follow.

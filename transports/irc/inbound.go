@@ -24,7 +24,9 @@ func (n *network) handle(e girc.Event) {
 	}
 	switch e.Command {
 	case girc.RPL_WELCOME:
-		n.registered(arg(0))
+		if n.state != stateRegistered { // once: a repeated welcome would redo it all
+			n.registered(arg(0))
+		}
 	case girc.RPL_ISUPPORT:
 		if len(p) > 2 {
 			n.support.parse(p[1 : len(p)-1])
@@ -97,7 +99,9 @@ func (n *network) handle(e girc.Event) {
 			n.sendFailed(ch, transports.Errorf(transports.Forbidden, "%s: %s", arg(1), e.Last()))
 		}
 	case girc.ERROR:
-		n.s.log.Info("irc: server error", "network", n.name, "text", e.Last())
+		if n.firstTime("ERROR") { // once per connection: the log is no flood target
+			n.s.log.Info("irc: server error", "network", n.name, "text", e.Last())
+		}
 	}
 }
 
