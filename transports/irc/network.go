@@ -76,9 +76,12 @@ type network struct {
 	retry    *time.Timer
 	poller   *time.Timer
 	failures int
-	closing  bool  // we are quitting on purpose
-	refused  bool  // the network refused the login: no reconnection
-	refusal  error // why, for what the user asks of the network afterwards
+	// violations counts the connections ended by a line that never ended;
+	// unlike failures, a welcome does not reset it.
+	violations int
+	closing    bool  // we are quitting on purpose
+	refused    bool  // the network refused the login: no reconnection
+	refusal    error // why, for what the user asks of the network afterwards
 
 	wantNick   string
 	nick       string
@@ -287,6 +290,15 @@ func (n *network) ended(err error) {
 	}
 	reason := "the server closed the connection"
 	switch {
+	case errors.Is(err, errEndlessLine):
+		// A broken or hostile server, which a reconnection meets again:
+		// give up after a few, whatever the welcomes in between.
+		reason = err.Error()
+		n.violations++
+		if n.violations >= maxViolations {
+			n.refused = true
+			reason += fmt.Sprintf(", %d times; not connecting again", n.violations)
+		}
 	case err != nil && !n.s.t.listed(n.name):
 		// A network the user named: tell nothing that would map the
 		// gateway's surroundings (refused, silent, TLS).
@@ -381,9 +393,13 @@ func roundWait(d time.Duration) time.Duration {
 // for a network that no room needs.
 const maxConnectFailures = 5
 
+// maxViolations is how many connections the server may end by breaking
+// the line bound before the session stops reconnecting to it.
+const maxViolations = 3
+
 // backoff is the jittered, doubling wait before the next attempt.
 func (n *network) backoff() time.Duration {
-	return backoff.Wait(n.failures, n.s.t.cfg.ReconnectMin.Duration, n.s.t.cfg.ReconnectMax.Duration)
+	return backoff.Wait(n.failures+n.violations, n.s.t.cfg.ReconnectMin.Duration, n.s.t.cfg.ReconnectMax.Duration)
 }
 
 func (n *network) stopRetry() {
