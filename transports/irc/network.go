@@ -299,9 +299,9 @@ func (n *network) ended(err error) {
 			n.refused = true
 			reason += fmt.Sprintf(", %d times; not connecting again", n.violations)
 		}
-	case err != nil && !n.s.t.listed(n.name):
-		// A network the user named: tell nothing that would map the
-		// gateway's surroundings (refused, silent, TLS).
+	case err != nil && !n.s.t.listed(n.name) && !wasUp:
+		// A network the user named, never reached: tell nothing that
+		// would map the gateway's surroundings (refused, silent, TLS).
 		reason = netguard.UserText(err)
 		if errors.Is(err, netguard.ErrRefused) {
 			n.refused = true
