@@ -221,3 +221,29 @@ func TestAnyNetworkRefusesLoopback(t *testing.T) {
 		}
 	}
 }
+
+// TestSASLUnboundPasswordGoesNowhere: a password stored before the binding,
+// on a gateway with two networks and no default, goes to neither, and the
+// user is told.
+func TestSASLUnboundPasswordGoesNowhere(t *testing.T) {
+	a := hostileirc.Start(t, hostileirc.Config{Name: "a.test", SASL: true, User: "alice", Password: "sesame"})
+	b := hostileirc.Start(t, hostileirc.Config{Name: "b.test", SASL: true, User: "alice", Password: "sesame"})
+	tr := testTransport(t, Config{Networks: map[string]NetworkConfig{"a.example": saslNet(a, true), "b.example": saslNet(b, true)}})
+	sess, sink := login(t, tr, transports.Values{fieldNick: "alice", fieldPassword: "sesame"})
+	sendTo(t, sess, "bob@a.example", "hi")
+	ac := a.Next(t, bindWait)
+	ac.Expect(t, bindWait, irctest.Command("PRIVMSG", "bob", "hi"))
+	if sawSASL(ac) {
+		t.Errorf("an unbound password was sent:\n%s", strings.Join(ac.Lines(), "\n"))
+	}
+	for {
+		select {
+		case ev := <-sink:
+			if m, ok := ev.(transports.Message); ok && strings.Contains(m.Body, "network of the SASL password") {
+				return
+			}
+		case <-time.After(bindWait):
+			t.Fatal("the user was not told")
+		}
+	}
+}

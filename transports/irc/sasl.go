@@ -65,7 +65,14 @@ func (t *Transport) bindSASL(v, prev transports.Values) error {
 // saslFor decides whether a connection to n authenticates with SASL. It
 // returns a note for the user when the password must not be sent there.
 func (n *network) saslFor() (use bool, refusal string) {
-	if n.s.values[fieldPassword] == "" || n.name != n.s.t.saslNetwork(n.s.values) {
+	bound := n.s.t.saslNetwork(n.s.values)
+	if n.s.values[fieldPassword] != "" && bound == "" && !n.s.saslUnboundTold {
+		// A registration from before the binding, on a gateway with
+		// several networks and no default: the password goes nowhere.
+		n.s.saslUnboundTold = true
+		n.notice("Your SASL password is not sent to any network: it names none. Register again and fill in the network of the SASL password.")
+	}
+	if n.s.values[fieldPassword] == "" || n.name != bound {
 		return false, ""
 	}
 	if !*n.cfg.TLS && !n.cfg.AllowPlaintextSASL {
