@@ -44,6 +44,11 @@ type Session struct {
 	skipLists bool // the user's filters, defaulting to the config's
 	skipAuto  bool
 
+	// Owned by the watcher goroutine.
+	regStart cursor         // the INBOX position registration saw
+	careful  bool           // a fetch failed: fetch one mail at a time
+	strikes  map[uint64]int // failures per mail (UIDVALIDITY, UID)
+
 	mu        sync.Mutex
 	closed    bool
 	watched   map[string]bool
@@ -72,6 +77,8 @@ func newSession(t *Transport, acct account, req transports.LoginRequest, log *sl
 		out:         make(chan outMail, sendQueue),
 		wake:        make(chan struct{}, 1),
 		watched:     make(map[string]bool),
+		regStart:    parseStart(req.Values[fieldInboxStart]),
+		strikes:     make(map[uint64]int),
 	}
 	for _, c := range req.Contacts {
 		s.watched[c] = true
