@@ -128,7 +128,9 @@ func TestMailBeforeFirstLogin(t *testing.T) {
 	alice, carol := "alice@"+e.mail.Domain(), "carol@elsewhere.example"
 	e.mail.Submit(t, carol, alice, rawMail(carol, alice, "old", "already there"))
 	waitMessages(t, e, "alice", "alice-mail", 1)
-	// Registered, but not yet subscribed to the gateway: no login yet.
+	// Registered, but the gateway does not see the user's presence until
+	// the user approves its subscription: no login yet.
+	c.SendRaw(t, `<presence/>`)
 	res := submitRegistration(t, c, map[string]string{"address": alice, "password": "alice-mail"})
 	if res.Type != "result" {
 		t.Fatalf("registration failed: %s", res)
@@ -139,7 +141,6 @@ func TestMailBeforeFirstLogin(t *testing.T) {
 	// Now the user comes online for the gateway: the session starts.
 	c.SendRaw(t, `<presence to='`+gwDomain+`' type='subscribed'/>`)
 	c.SendRaw(t, `<presence to='`+gwDomain+`' type='subscribe'/>`)
-	c.SendRaw(t, `<presence/>`)
 	m := c.Expect(t, wait, chatFrom(carol))
 	if body := m.Text("", "body"); body != "sent before the first login" {
 		t.Errorf("first mail shown: %q", body)
