@@ -45,9 +45,10 @@ type Session struct {
 	skipAuto  bool
 
 	// Owned by the watcher goroutine.
-	regStart cursor         // the INBOX position registration saw
-	careful  bool           // a fetch failed: fetch one mail at a time
-	strikes  map[uint64]int // failures per mail (UIDVALIDITY, UID)
+	regStart     cursor         // the INBOX position registration saw
+	careful      bool           // a fetch failed: fetch one mail at a time
+	fetchFails   map[uint64]int // failed fetches per mail (UIDVALIDITY, UID)
+	deliverFails map[uint64]int // refused deliveries per mail
 
 	mu        sync.Mutex
 	closed    bool
@@ -64,21 +65,22 @@ func newSession(t *Transport, acct account, req transports.LoginRequest, log *sl
 	ctx, cancel := context.WithCancel(context.Background())
 	watchCtx, stopWatcher := context.WithCancel(ctx)
 	s := &Session{
-		watchCtx:    watchCtx,
-		stopWatcher: stopWatcher,
-		t:           t,
-		acct:        acct,
-		sink:        req.Events,
-		log:         log,
-		thr:         threads{state: req.State},
-		st:          req.State,
-		ctx:         ctx,
-		cancel:      cancel,
-		out:         make(chan outMail, sendQueue),
-		wake:        make(chan struct{}, 1),
-		watched:     make(map[string]bool),
-		regStart:    parseStart(req.Values[fieldInboxStart]),
-		strikes:     make(map[uint64]int),
+		watchCtx:     watchCtx,
+		stopWatcher:  stopWatcher,
+		t:            t,
+		acct:         acct,
+		sink:         req.Events,
+		log:          log,
+		thr:          threads{state: req.State},
+		st:           req.State,
+		ctx:          ctx,
+		cancel:       cancel,
+		out:          make(chan outMail, sendQueue),
+		wake:         make(chan struct{}, 1),
+		watched:      make(map[string]bool),
+		regStart:     parseStart(req.Values[fieldInboxStart]),
+		fetchFails:   make(map[uint64]int),
+		deliverFails: make(map[uint64]int),
 	}
 	for _, c := range req.Contacts {
 		s.watched[c] = true

@@ -225,7 +225,7 @@ func (s *Session) catchUp(c *imapclient.Client, cur *cursor) error {
 		}
 		chunk := uids[:min(len(uids), n)]
 		uids = uids[len(chunk):]
-		if len(chunk) == 1 && s.strikes[s.strikeKey(cur.Validity, chunk[0])] >= maxStrikes {
+		if len(chunk) == 1 && s.fetchFails[s.strikeKey(cur.Validity, chunk[0])] >= maxStrikes {
 			// This mail failed every time it was fetched.
 			if !s.skipMail(cur.Validity, uint32(chunk[0]), "", "it could not be fetched from the mail server") {
 				return errNotDelivered
@@ -238,7 +238,7 @@ func (s *Session) catchUp(c *imapclient.Client, cur *cursor) error {
 		msgs, err := fetchMeta(c, chunk)
 		if err != nil {
 			if len(chunk) == 1 {
-				s.strike(cur.Validity, chunk[0])
+				s.strike(s.fetchFails, cur.Validity, chunk[0])
 			}
 			s.careful = true
 			return err
@@ -284,7 +284,7 @@ func (s *Session) handleMail(c *imapclient.Client, validity uint32, m *imapclien
 	f := fetchedOf(m)
 	if tp := f.plan.text; tp != nil {
 		if f.body, err = fetchText(c, m.UID, *tp, s.t.cfg.MaxBody); err != nil {
-			s.strike(validity, m.UID)
+			s.strike(s.fetchFails, validity, m.UID)
 			s.careful = true
 			return err
 		}
@@ -319,7 +319,7 @@ func (s *Session) handleMail(c *imapclient.Client, validity uint32, m *imapclien
 		s.log.Warn("email: cannot record the thread", "err", err)
 	}
 	if s.deliver(msg) {
-		delete(s.strikes, s.strikeKey(validity, m.UID))
+		s.forget(validity, m.UID)
 		return nil
 	}
 	if s.watchCtx.Err() != nil {
@@ -328,8 +328,15 @@ func (s *Session) handleMail(c *imapclient.Client, validity uint32, m *imapclien
 	// The gateway refused the mail. Either it is down, and the notice
 	// below fails as well, or this mail is what it cannot take: after a
 	// few tries, skip it if the notice gets through.
-	if s.strike(validity, m.UID) >= maxStrikes && s.skipMail(validity, uid, in.subject, "the chat server did not take it") {
-		return nil
+	if s.strike(s.deliverFails, validity, m.UID) >= maxStrikes {
+		// Once more first, in case the gateway just came back.
+		if s.deliver(msg) {
+			s.forget(validity, m.UID)
+			return nil
+		}
+		if s.skipMail(validity, uid, in.subject, "the chat server did not take it") {
+			return nil
+		}
 	}
 	return errNotDelivered
 }
@@ -353,7 +360,7 @@ func (s *Session) skipMail(validity, uid uint32, subject, why string) bool {
 	})
 	if ok {
 		s.log.Warn("email: mail skipped", "uid", uid, "why", why)
-		delete(s.strikes, s.strikeKey(validity, imap.UID(uid)))
+		s.forget(validity, imap.UID(uid))
 	}
 	return ok
 }
@@ -372,11 +379,18 @@ func (s *Session) strikeKey(validity uint32, uid imap.UID) uint64 {
 	return uint64(validity)<<32 | uint64(uid)
 }
 
-// strike counts a failure of one mail and returns the count.
-func (s *Session) strike(validity uint32, uid imap.UID) int {
+// strike counts a failure of one mail in fails and returns the count.
+func (s *Session) strike(fails map[uint64]int, validity uint32, uid imap.UID) int {
 	k := s.strikeKey(validity, uid)
-	s.strikes[k]++
-	return s.strikes[k]
+	fails[k]++
+	return fails[k]
+}
+
+// forget drops the failures of a mail that was handled.
+func (s *Session) forget(validity uint32, uid imap.UID) {
+	k := s.strikeKey(validity, uid)
+	delete(s.fetchFails, k)
+	delete(s.deliverFails, k)
 }
 
 // errText is an error as users may see it.
