@@ -22,10 +22,11 @@ func headerFields(limit int64, names ...string) *imap.FetchItemBodySection {
 
 // fetchMeta fetches what decides how a mail is shown: its size, its
 // structure and bounded header fields. Nothing of the body is read.
-func fetchMeta(c *imapclient.Client, uids []imap.UID) (msgs []*imapclient.FetchMessageBuffer, err error) {
+func (s *Session) fetchMeta(c *imapclient.Client, uids []imap.UID) (msgs []*imapclient.FetchMessageBuffer, err error) {
 	defer func() {
 		if r := recover(); r != nil {
-			err = fmt.Errorf("fetch: panic: %v\n%s", r, debug.Stack())
+			s.log.Error("email: panic while fetching mail", "uids", len(uids), "first_uid", uids[0], "panic", r, "stack", string(debug.Stack()))
+			err = fmt.Errorf("fetch: internal error")
 		}
 	}()
 	opts := &imap.FetchOptions{

@@ -235,7 +235,7 @@ func (s *Session) catchUp(c *imapclient.Client, cur *cursor) error {
 			}
 			continue
 		}
-		msgs, err := fetchMeta(c, chunk)
+		msgs, err := s.fetchMeta(c, chunk)
 		if err != nil {
 			if len(chunk) == 1 {
 				s.strike(s.fetchFails, cur.Validity, chunk[0])
@@ -294,7 +294,6 @@ func (s *Session) handleMail(c *imapclient.Client, validity uint32, m *imapclien
 		(*hook)(in.subject)
 	}
 	if err != nil {
-		s.log.Info("email: mail skipped", "uid", uid, "err", err)
 		if !s.skipMail(validity, uid, in.subject, err.Error()) {
 			return errNotDelivered
 		}
