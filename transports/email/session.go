@@ -65,23 +65,23 @@ func newSession(t *Transport, acct account, req transports.LoginRequest, log *sl
 	ctx, cancel := context.WithCancel(context.Background())
 	watchCtx, stopWatcher := context.WithCancel(ctx)
 	s := &Session{
-		watchCtx:     watchCtx,
-		stopWatcher:  stopWatcher,
-		t:            t,
-		acct:         acct,
-		sink:         req.Events,
-		log:          log,
-		thr:          threads{state: req.State},
-		st:           req.State,
-		ctx:          ctx,
-		cancel:       cancel,
-		out:          make(chan outMail, sendQueue),
-		wake:         make(chan struct{}, 1),
-		watched:      make(map[string]bool),
-		regStart:     parseStart(req.Values[fieldInboxStart]),
-		fetchFails:   make(map[uint64]int),
-		deliverFails: make(map[uint64]int),
+		watchCtx:    watchCtx,
+		stopWatcher: stopWatcher,
+		t:           t,
+		acct:        acct,
+		sink:        req.Events,
+		log:         log,
+		thr:         threads{state: req.State},
+		st:          req.State,
+		ctx:         ctx,
+		cancel:      cancel,
+		out:         make(chan outMail, sendQueue),
+		wake:        make(chan struct{}, 1),
+		watched:     make(map[string]bool),
 	}
+	s.regStart = parseStart(req.Values[fieldInboxStart])
+	s.fetchFails = make(map[uint64]int)
+	s.deliverFails = make(map[uint64]int)
 	for _, c := range req.Contacts {
 		s.watched[c] = true
 	}
