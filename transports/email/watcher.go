@@ -69,8 +69,9 @@ func (s *Session) sleep(failures int) bool {
 }
 
 // watchSafely is watch with a panic turned into a lost connection: the
-// watcher reconnects, and a mail that panics every time is skipped by its
-// strikes.
+// watcher reconnects after the usual wait, fetching one mail at a time.
+// (Panics while fetching or handling one mail cost that mail: see
+// fetchMeta and handleMail.)
 func (s *Session) watchSafely(c *imapclient.Client, connected func()) (err error) {
 	defer func() {
 		if r := recover(); r != nil {
