@@ -129,7 +129,6 @@ func serviceListener(port int, components []Component) string {
 	fmt.Fprintf(&b, `  - port: %d
     ip: "127.0.0.1"
     module: ejabberd_service
-    max_stanza_size: 10485760
 `, port)
 	if len(components) == 0 {
 		b.WriteString("    hosts: {}\n")
@@ -159,7 +158,6 @@ listen:
     starttls: false
     starttls_required: false
     shaper: none
-    max_stanza_size: 10485760
     backlog: 1024
   - port: %[3]d
     ip: "127.0.0.1"

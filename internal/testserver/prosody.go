@@ -78,8 +78,6 @@ modules_disabled = { "s2s", "tls" }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
-component_stanza_size_limit = 10485760
-c2s_stanza_size_limit = 10485760
 `, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1], extra)
 	if cfg.NoNagle {
 		b.WriteString("network_settings = { nagle = false }\n")

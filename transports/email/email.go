@@ -46,7 +46,7 @@ type Config struct {
 	ReconnectMin config.Duration `toml:"reconnect_min"`
 	ReconnectMax config.Duration `toml:"reconnect_max"`
 	// MaxBody bounds the text of one incoming mail shown in chat (default
-	// 32 KiB); the rest is cut with a note.
+	// 32 KiB, at most 64 KiB); the rest is cut with a note.
 	MaxBody int `toml:"max_body"`
 	// CAFile adds certificate authorities to verify the mail servers with
 	// (private servers, tests); the system's are always trusted.
@@ -93,6 +93,10 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 	}
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 32 << 10
+	}
+	if cfg.MaxBody > maxBodyCap {
+		log.Warn("email: max_body lowered to keep chat messages within the XMPP servers' stanza limits", "max_body", cfg.MaxBody, "used", maxBodyCap)
+		cfg.MaxBody = maxBodyCap
 	}
 	domains := make(map[string]Servers, len(cfg.Domains))
 	for d, s := range cfg.Domains {
@@ -234,12 +238,22 @@ func (t *Transport) Register(ctx context.Context, req transports.RegisterRequest
 	if err != nil {
 		return nil, err
 	}
+	// The INBOX position from here on: mail arriving before the first
+	// login is delivered then.
+	start, err := inboxPosition(c, acct)
 	_ = c.Logout().Wait()
 	_ = c.Close()
+	if err != nil {
+		return nil, &transports.Error{Kind: transports.Unreachable, Text: "cannot open the INBOX", Err: err}
+	}
+	if prev := parseStart(req.Previous[fieldInboxStart]); prev.Mailbox == start.Mailbox && prev.Validity == start.Validity {
+		start = prev // registered again before any login: keep the first position
+	}
 	if err := acct.checkSMTP(ctx); err != nil {
 		return nil, err
 	}
 	stored := acct.values()
+	stored[fieldInboxStart] = start.String()
 	for _, k := range []string{fieldSkipLists, fieldSkipAutomated} {
 		if x := v[k]; x != "" {
 			stored[k] = x
