@@ -116,6 +116,9 @@ type limitsFile struct {
 	MaxMessageBytes   int     `toml:"max_message_bytes"`
 	MaxRooms          int     `toml:"max_rooms"`
 	MaxRegistrations  int     `toml:"max_registrations"`
+	// RegistrationAttempts per user in RegistrationWindow.
+	RegistrationAttempts int       `toml:"registration_attempts"`
+	RegistrationWindow   *Duration `toml:"registration_window"`
 }
 
 // Duration is a TOML string such as "30s"; transports use it in their
