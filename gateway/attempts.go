@@ -33,13 +33,15 @@ func (a *attempts) take(user string, now time.Time, limit int, window time.Durat
 		a.byUser[user] = recent
 		return false, recent[len(recent)-limit].Add(window).Sub(now)
 	}
-	if _, known := a.byUser[user]; !known && len(a.byUser) >= a.nextSweep {
-		for u, ts := range a.byUser {
-			if len(expire(ts, now, window)) == 0 {
-				delete(a.byUser, u)
+	if _, known := a.byUser[user]; !known {
+		if n := len(a.byUser); n >= a.nextSweep || n >= maxTrackedUsers {
+			for u, ts := range a.byUser {
+				if len(expire(ts, now, window)) == 0 {
+					delete(a.byUser, u)
+				}
 			}
+			a.nextSweep = max(1024, 2*len(a.byUser))
 		}
-		a.nextSweep = max(1024, 2*len(a.byUser))
 		if len(a.byUser) >= maxTrackedUsers {
 			return false, 0
 		}
