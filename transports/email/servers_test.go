@@ -9,6 +9,8 @@ import (
 
 	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/internal/testserver"
+	"passerelle.dev/passerelle/internal/xmpptest"
+	"passerelle.dev/passerelle/transports"
 	"passerelle.dev/passerelle/transports/email"
 )
 
@@ -184,4 +186,74 @@ func allowLoopback(c *email.Config, _ *testserver.Mail) {
 	c.AllowCustomServers = true
 	c.AllowAddresses = []string{"127.0.0.0/8", "::1"}
 	c.ConnectTimeout = config.Duration{Duration: 2 * time.Second}
+}
+
+// TestStoredCustomServersRechecked: the policy holds at every login, not
+// only at registration: a user registered with custom servers is not
+// logged in once the admin stops allowing them, or their address.
+func TestStoredCustomServersRechecked(t *testing.T) {
+	e := newEnv(t, allowLoopback)
+	c := e.client("alice")
+	c.SendRaw(t, `<presence/>`)
+	v := servers("alice@elsewhere.test", "alice-mail", "localhost", itoa(port(e.mail.IMAPAddr())))
+	v["smtp_port"] = itoa(port(e.mail.SMTPAddr()))
+	if res := submitRegistration(t, c, v); res.Type != "result" {
+		t.Fatalf("custom servers, loopback listed: %s", res)
+	}
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "subscribe"))
+	c.SendRaw(t, `<presence to='`+gwDomain+`' type='subscribed'/>`)
+	c.SendRaw(t, `<presence to='`+gwDomain+`' type='subscribe'/>`)
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, "subscribed"))
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	for _, tc := range []struct {
+		name, want string
+		tune       func(*email.Config)
+	}{
+		{"custom servers no longer allowed", "custom mail servers are not allowed", func(c *email.Config) { c.AllowCustomServers = false }},
+		{"loopback no longer listed", "address is not allowed", func(c *email.Config) { c.AllowAddresses = nil }},
+	} {
+		e.stop()
+		allowLoopback(&e.cfg, e.mail)
+		tc.tune(&e.cfg)
+		e.start()
+		p := c.Expect(t, wait, func(s *xmpptest.Stanza) bool {
+			return s.XMLName.Local == "presence" && s.From == gwDomain && strings.Contains(s.Text("", "status"), "Login failed")
+		})
+		if !strings.Contains(p.Text("", "status"), tc.want) {
+			t.Errorf("%s: %s", tc.name, p)
+		}
+	}
+}
+
+// TestTransportKeepsPasswordWithServers: the transport itself, asked to
+// keep the stored password (left empty) for other servers, refuses before
+// connecting anywhere, whatever the gateway in front of it checked.
+func TestTransportKeepsPasswordWithServers(t *testing.T) {
+	p := startProbe(t, "127.0.0.2", "imap")
+	cfg := email.Config{AllowPlaintext: true}
+	allowLoopback(&cfg, nil)
+	tr, err := email.New(cfg, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	previous := servers("alice@elsewhere.test", "stored-pw", "127.0.0.1", "143")
+	previous["password"] = "stored-pw"
+	_, err = tr.Register(context.Background(), transports.RegisterRequest{
+		User: "alice@example.test", Values: servers("alice@elsewhere.test", "", p.host(), p.port()), Previous: previous,
+	})
+	if transports.KindOf(err) != transports.BadRequest || !strings.Contains(err.Error(), "password again") {
+		t.Errorf("got %v", err)
+	}
+	if conns, logins := p.seen(); conns != 0 {
+		t.Errorf("the new server got %d connections, logins %q", conns, logins)
+	}
+}
+
+// TestAllowAddressesChecked: a typo in allow_addresses stops the
+// transport from starting.
+func TestAllowAddressesChecked(t *testing.T) {
+	_, err := email.New(email.Config{AllowCustomServers: true, AllowAddresses: []string{"10.0.0.0/8", "intranet"}}, nil)
+	if err == nil || !strings.Contains(err.Error(), "allow_addresses") {
+		t.Errorf("got %v", err)
+	}
 }
