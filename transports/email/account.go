@@ -95,8 +95,15 @@ func (t *Transport) server(what, host, port, sec string, own preset, of func(Ser
 	case err != nil || p <= 0 || p > 65535:
 		return server{}, transports.Errorf(transports.BadRequest, "%s port %q is not a port number", what, port)
 	}
+	matches := func(pr preset) (server, bool) {
+		ps := t.preset(pr, sec)
+		return ps, pr.host != "" && strings.EqualFold(ps.host, host) && (p == 0 || p == ps.port)
+	}
+	if ps, ok := matches(own); ok {
+		return ps, nil
+	}
 	for _, servers := range t.cfg.Domains {
-		if ps := t.preset(of(servers), sec); ps.host != "" && strings.EqualFold(ps.host, host) && (p == 0 || p == ps.port) {
+		if ps, ok := matches(of(servers)); ok {
 			return ps, nil
 		}
 	}

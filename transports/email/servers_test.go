@@ -88,6 +88,14 @@ func TestCustomServersOffByDefault(t *testing.T) {
 	}
 	// A preset is still used.
 	e.register(c, "alice", "alice-mail")
+	// The settings as the form shows them (the preset's servers, named),
+	// sent back with the password kept: the preset, not a custom server.
+	v := servers("alice@"+e.mail.Domain(), "", "127.0.0.1", itoa(port(e.mail.IMAPAddr())))
+	v["smtp_port"] = itoa(port(e.mail.SMTPAddr()))
+	v["skip_automated"] = "true"
+	if res := submitRegistration(t, c, v); res.Type != "result" {
+		t.Errorf("the preset's servers named, password kept: %s", res)
+	}
 }
 
 // TestCustomServersAddressPolicy: with custom servers allowed, a loopback
