@@ -178,8 +178,11 @@ func (u *user) submitStage(r *cmdRun, v transports.Values, done func(outcome)) {
 	var problems []string
 	for _, f := range st.fields {
 		val := v[f.Name]
-		if val == "" && f.Kind == transports.Secret {
-			val = st.values[f.Name] // an empty secret keeps the current one
+		if val == "" && f.Kind == transports.Secret && st.values[f.Name] != "" {
+			// An empty secret keeps the current one: register takes it, once
+			// it has checked what the secret is bound to.
+			clean[f.Name], r.values[f.Name] = "", ""
+			continue
 		}
 		if err := checkValue(f, &val); err != nil {
 			problems = append(problems, err.Error())

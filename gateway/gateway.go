@@ -78,11 +78,13 @@ type Gateway struct {
 	// newRegistrations counts registrations of new users under way, for
 	// the limit on registered users.
 	newRegistrations atomic.Int32
-	cmds             []*command // the command set, see cmdset.go
-	domain           jid.JID
-	info             transports.Info
-	log              *slog.Logger
-	conn             *connection
+	// attempts are the users' recent registration attempts, for their rate.
+	attempts attempts
+	cmds     []*command // the command set, see cmdset.go
+	domain   jid.JID
+	info     transports.Info
+	log      *slog.Logger
+	conn     *connection
 
 	mu     sync.Mutex
 	users  map[string]*user // by bare JID; guarded by mu

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -21,6 +22,9 @@ var defaultLimits = transports.Limits{
 	MaxMessageBytes:   64 << 10,
 	MaxRooms:          100,
 	MaxContacts:       1000,
+	// Each attempt may connect to a server the user names: few of them.
+	RegistrationAttempts: 5,
+	RegistrationWindow:   10 * time.Minute,
 }
 
 // checkMessage enforces the size and rate limits on a message the user
@@ -46,6 +50,24 @@ func (u *user) checkMessage(s *inbound, body, subject string) bool {
 		fmt.Sprintf("Too many messages: at most %s a minute to %s. Try again in %s.",
 			trimFloat(lim.MessagesPerMinute), u.g.info.Name, every.Round(100*time.Millisecond))))
 	return false
+}
+
+// registrationAllowed counts a registration attempt against the user's
+// limit. It returns an error for the user when the attempt may not go.
+func (u *user) registrationAllowed() *stanza.Error {
+	lim := u.g.limits
+	ok, wait := u.g.attempts.take(u.jid.String(), time.Now(), lim.RegistrationAttempts, lim.RegistrationWindow)
+	if ok {
+		return nil
+	}
+	u.g.metrics.limit("registration_attempts")
+	text := fmt.Sprintf("Too many registration attempts: at most %d in %s. Try again in %s.",
+		lim.RegistrationAttempts, shortDuration(lim.RegistrationWindow), shortDuration(wait.Round(time.Second)))
+	if wait == 0 {
+		text = "Too many registration attempts on " + u.g.cfg.Name + " right now. Try again in " + shortDuration(lim.RegistrationWindow) + "."
+	}
+	e := stanzaErr(stanza.Wait, stanza.ResourceConstraint, text)
+	return &e
 }
 
 // roomAllowed reports whether the user may join one more room.
@@ -107,4 +129,16 @@ func trimFloat(f float64) string {
 		return fmt.Sprintf("%.0f", f)
 	}
 	return fmt.Sprintf("%.2g", f)
+}
+
+// shortDuration writes 10m rather than 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

@@ -117,6 +117,9 @@ type limitsFile struct {
 	MaxRooms          int     `toml:"max_rooms"`
 	MaxContacts       int     `toml:"max_contacts"`
 	MaxRegistrations  int     `toml:"max_registrations"`
+	// RegistrationAttempts per user in RegistrationWindow.
+	RegistrationAttempts int       `toml:"registration_attempts"`
+	RegistrationWindow   *Duration `toml:"registration_window"`
 }
 
 // Duration is a TOML string such as "30s"; transports use it in their

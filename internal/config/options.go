@@ -114,5 +114,11 @@ func describeLimits(l transports.Limits) string {
 	if l.MaxRegistrations > 0 {
 		parts = append(parts, fmt.Sprintf("%d registered users", l.MaxRegistrations))
 	}
+	if l.RegistrationAttempts > 0 {
+		parts = append(parts, fmt.Sprintf("%d registration attempts per user", l.RegistrationAttempts))
+	}
+	if l.RegistrationWindow > 0 {
+		parts = append(parts, fmt.Sprintf("registration window %v", l.RegistrationWindow))
+	}
 	return strings.Join(parts, ", ")
 }

@@ -16,6 +16,7 @@ import (
 
 	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/netguard"
 )
 
 // Config is the transport's part of the gateway configuration.
@@ -52,8 +53,20 @@ type Config struct {
 	// (private servers, tests); the system's are always trusted.
 	CAFile string `toml:"ca_file"`
 	// Domains presets the servers per email domain, so that users of those
-	// domains give only their address and password.
+	// domains give only their address and password. Preset servers are
+	// trusted: they are dialled whatever their address.
 	Domains map[string]Servers `toml:"domains"`
+	// AllowCustomServers lets users name IMAP and SMTP servers other than
+	// the presets (default false: presets only). Those are dialled only at
+	// public addresses, and at the ranges in AllowAddresses.
+	AllowCustomServers bool `toml:"allow_custom_servers"`
+	// AllowAddresses lists addresses and ranges ("10.0.0.0/8", "::1") that
+	// custom servers may be at although loopback, private, link-local or
+	// otherwise special.
+	AllowAddresses []string `toml:"allow_addresses"`
+	// ConnectTimeout bounds connecting to a mail server and logging in
+	// (default 30s).
+	ConnectTimeout config.Duration `toml:"connect_timeout"`
 }
 
 // Servers says where a mailbox's IMAP and SMTP servers are.
@@ -70,7 +83,8 @@ type Servers struct {
 type Transport struct {
 	cfg   Config
 	log   *slog.Logger
-	roots *x509.CertPool // nil: the system's
+	roots *x509.CertPool  // nil: the system's
+	guard netguard.Policy // for custom servers
 }
 
 // New checks cfg and returns the transport.
@@ -109,7 +123,12 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 		domains[d] = s
 	}
 	cfg.Domains = domains
-	t := &Transport{cfg: cfg, log: log}
+	setDefault(&cfg.ConnectTimeout, 30*time.Second)
+	allow, err := netguard.ParsePrefixes(cfg.AllowAddresses)
+	if err != nil {
+		return nil, fmt.Errorf("email: allow_addresses: %w", err)
+	}
+	t := &Transport{cfg: cfg, log: log, guard: netguard.Policy{Allow: allow}}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
@@ -166,20 +185,27 @@ const (
 	fieldSkipAutomated = "skip_automated"
 )
 
+// passwordBoundTo are the fields that say where the password goes: a
+// registered user who changes one of them must give the password again.
+var passwordBoundTo = []string{fieldAddress, fieldIMAPHost, fieldIMAPPort, fieldIMAPSecurity, fieldSMTPHost, fieldSMTPPort, fieldSMTPSecurity}
+
 // Info implements transports.Transport.
 func (t *Transport) Info() transports.Info {
 	sec := []transports.Option{{Label: "TLS", Value: secTLS}, {Label: "STARTTLS", Value: secStartTLS}}
 	if t.cfg.AllowPlaintext {
 		sec = append(sec, transports.Option{Label: "None (plaintext)", Value: secPlain})
 	}
-	instr := "Give your email address and password (an app password works the same). Servers may be left empty where the gateway knows your provider."
+	instr := "Give your email address and password (an app password works the same). Leave the servers empty: the gateway knows the providers it serves."
+	if t.cfg.AllowCustomServers {
+		instr = "Give your email address and password (an app password works the same). Servers may be left empty where the gateway knows your provider."
+	}
 	return transports.Info{
 		Type:         "smtp",
 		Name:         "Email",
 		Instructions: instr,
 		Fields: []transports.Field{
 			{Name: fieldAddress, Label: "Email address", Kind: transports.Text, Required: true},
-			{Name: fieldPassword, Label: "Password", Kind: transports.Secret, Required: true},
+			{Name: fieldPassword, Label: "Password", Kind: transports.Secret, Required: true, BoundTo: passwordBoundTo},
 			{Name: fieldUsername, Label: "Login name (if not the address)", Kind: transports.Text},
 			{Name: fieldIMAPHost, Label: "IMAP server", Kind: transports.Text},
 			{Name: fieldIMAPPort, Label: "IMAP port", Kind: transports.Text},
@@ -227,12 +253,22 @@ func (t *Transport) Register(ctx context.Context, req transports.RegisterRequest
 	for k, val := range req.Values {
 		v[k] = strings.TrimSpace(val)
 	}
-	if v[fieldPassword] == "" && req.Previous != nil {
+	kept := v[fieldPassword] == "" && req.Previous != nil
+	if kept {
 		v[fieldPassword] = req.Previous[fieldPassword]
 	}
 	acct, err := t.account(v)
 	if err != nil {
 		return nil, err
+	}
+	if kept {
+		// The gateway checks this already (Field.BoundTo); the stored password
+		// still never goes to servers other than those it was proven on.
+		for _, k := range []string{fieldIMAPHost, fieldIMAPPort, fieldIMAPSecurity, fieldSMTPHost, fieldSMTPPort, fieldSMTPSecurity} {
+			if !strings.EqualFold(acct.values()[k], req.Previous[k]) {
+				return nil, transports.Errorf(transports.BadRequest, "the mail servers changed: enter the password again")
+			}
+		}
 	}
 	c, err := acct.dialIMAP(ctx, nil)
 	if err != nil {
