@@ -205,7 +205,7 @@ func (t *Transport) Info() transports.Info {
 		Instructions: "Choose the nickname you will have on IRC. Give a password only if your nickname is registered with the network's services (SASL).",
 		Fields: []transports.Field{
 			{Name: fieldNick, Label: "Nickname", Kind: transports.Text, Required: true},
-			{Name: fieldPassword, Label: "SASL password (optional)", Kind: transports.Secret},
+			{Name: fieldPassword, Label: "SASL password (optional)", Kind: transports.Secret, BoundTo: []string{fieldSASLNetwork}},
 			{Name: fieldSASLNetwork, Label: "Network of the SASL password", Desc: "The only network the password is sent to" + t.saslNetworkHint() + ". Changing it drops the stored password: enter it again.", Kind: transports.Text},
 			{Name: fieldUsername, Label: "Username (optional)", Desc: "The IRC user name and SASL account; defaults to the nickname.", Kind: transports.Text},
 			{Name: fieldRealname, Label: "Real name (optional)", Kind: transports.Text, Default: t.cfg.Realname},
