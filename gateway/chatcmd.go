@@ -135,6 +135,13 @@ func (u *user) chatAnswer(r *cmdRun, text string) {
 		return
 	}
 	f := st.fields[r.field]
+	if text == "." && f.Kind == transports.Secret && st.values[f.Name] != "" {
+		// Kept: left empty, as in a form (see submitStage).
+		r.values[f.Name] = ""
+		r.field++
+		u.chatAsk(r)
+		return
+	}
 	v := text
 	switch {
 	case text == "." && st.values[f.Name] != "":

@@ -124,10 +124,41 @@ func (u *user) startRun(c *command, from string) *cmdRun {
 	}
 	r.stage = c.first(u)
 	u.runs[r.id] = r
-	time.AfterFunc(cmdTTL+time.Second, func() {
-		u.post(runsExpired{})
-	})
+	u.scheduleRunSweep()
 	return r
+}
+
+// scheduleRunSweep makes sure one timer wakes the loop when the earliest
+// run may have expired, so that an otherwise idle loop can end. There is
+// one such timer per user, not one per run.
+func (u *user) scheduleRunSweep() {
+	if u.runSweep != nil || len(u.runs) == 0 {
+		return
+	}
+	var first time.Time
+	for _, r := range u.runs {
+		if first.IsZero() || r.expires.Before(first) {
+			first = r.expires
+		}
+	}
+	// A busy run may be past its expiry: look again a second later.
+	wait := max(time.Until(first), 0) + time.Second
+	u.runSweep = time.AfterFunc(wait, func() { u.post(runsExpired{}) })
+}
+
+// sweepRuns ends the expired runs and schedules the next sweep.
+func (u *user) sweepRuns() {
+	u.runSweep = nil
+	u.expireRuns()
+	u.scheduleRunSweep()
+}
+
+// stopRunSweep stops the sweep timer as the loop ends.
+func (u *user) stopRunSweep() {
+	if u.runSweep != nil {
+		u.runSweep.Stop()
+		u.runSweep = nil
+	}
 }
 
 func (u *user) expireRuns() {
@@ -147,8 +178,11 @@ func (u *user) submitStage(r *cmdRun, v transports.Values, done func(outcome)) {
 	var problems []string
 	for _, f := range st.fields {
 		val := v[f.Name]
-		if val == "" && f.Kind == transports.Secret {
-			val = st.values[f.Name] // an empty secret keeps the current one
+		if val == "" && f.Kind == transports.Secret && st.values[f.Name] != "" {
+			// An empty secret keeps the current one: register takes it, once
+			// it has checked what the secret is bound to.
+			clean[f.Name], r.values[f.Name] = "", ""
+			continue
 		}
 		if err := checkValue(f, &val); err != nil {
 			problems = append(problems, err.Error())

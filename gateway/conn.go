@@ -3,13 +3,13 @@ package gateway
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -51,8 +51,7 @@ type connection struct {
 	// resending is held by a confirmed stanza being sent again after a
 	// connection ended under it: such stanzas go one at a time.
 	resending chan struct{}
-	pings     sync.Map // ping id → chan struct{}
-	nextID    atomic.Uint64
+	pings     sync.Map    // ping id → chan struct{}
 	closing   atomic.Bool // shutting down: no waiting for a reconnection
 }
 
@@ -353,7 +352,7 @@ func (c *connection) writeAndConfirm(ctx context.Context, v any, losses *int) (b
 // went out on ends. Once done waiting, the caller forgets the ping with
 // c.pings.Delete(id).
 func (c *connection) selfPing(ctx context.Context) (id string, got <-chan struct{}, lost <-chan struct{}, err error) {
-	id = "self-ping-" + strconv.FormatUint(c.nextID.Add(1), 10)
+	id = "self-ping-" + rand.Text() // unguessable: see pong
 	answered := make(chan struct{})
 	c.pings.Store(id, answered)
 	d := c.g.domain.String()
@@ -439,9 +438,17 @@ func (c *connection) keepAlive(ctx context.Context, drop context.CancelFunc) {
 	}
 }
 
-// pong consumes the answer to a keep-alive ping.
+// pong consumes the answer to a keep-alive ping. Only the component's own
+// domain answers it: anyone can send the component an iq result, and one
+// with a pending ping's id must not pass for the server's answer (the ids
+// are random too, so none can be guessed).
 func (c *connection) pong(s *inbound) bool {
 	if s.XMLName.Local != "iq" || (s.Type != "result" && s.Type != "error") {
+		return false
+	}
+	if !strings.EqualFold(s.FromRaw, c.g.domain.String()) {
+		// Compared as written: this runs on the reader, outside route's
+		// recover, so no parsing of remote input here.
 		return false
 	}
 	ch, ok := c.pings.LoadAndDelete(s.ID)

@@ -48,6 +48,11 @@ type envOptions struct {
 	admins  []string
 	limits  transports.Limits
 	metrics *gateway.Metrics
+	// wrap, if set, puts a transport of the test's around the test network.
+	wrap func(*testnet.Network) transports.Transport
+	// legacyTimeout bounds each call into a legacy session (2s if zero).
+	legacyTimeout time.Duration
+	queueBytes    int // gateway.Config.QueueBytes
 }
 
 func newEnv(t *testing.T, opts envOptions) *env {
@@ -73,16 +78,23 @@ func newEnv(t *testing.T, opts envOptions) *env {
 // start opens the store and runs a gateway until stopGateway or the test's end.
 func (e *env) start(opts envOptions) {
 	e.t.Helper()
+	var tr transports.Transport = e.net
+	if opts.wrap != nil {
+		tr = opts.wrap(e.net)
+	}
 	g := gwtest.Start(e.t, gwtest.Options{
 		Domain:    gwDomain,
 		Secret:    gwSecret,
 		Server:    e.proxy.Addr,
-		Transport: e.net,
+		Transport: tr,
 		DBPath:    e.dbPath,
 		Allowed:   opts.allowed,
 		IsAdmin:   func(j string) bool { return slices.Contains(opts.admins, j) },
 		Limits:    opts.limits,
 		Metrics:   opts.metrics,
+
+		LegacyTimeout: opts.legacyTimeout,
+		QueueBytes:    opts.queueBytes,
 	})
 	e.gw, e.store, e.stop = g.Gateway, g.Store, g.Stop
 }

@@ -68,6 +68,10 @@ type Config struct {
 	// Limits bound what each user may do; zero fields take the transport's
 	// suggestion, then the gateway's defaults.
 	Limits transports.Limits
+	// QueueBytes bounds the stanzas waiting for one user's loop, in bytes
+	// of memory (estimated); beyond it, and beyond 10,000 stanzas, the
+	// user's stanzas are refused with resource-constraint. 16 MiB if zero.
+	QueueBytes int
 }
 
 // Gateway serves one transport on one component domain.
@@ -79,11 +83,13 @@ type Gateway struct {
 	// newRegistrations counts registrations of new users under way, for
 	// the limit on registered users.
 	newRegistrations atomic.Int32
-	cmds             []*command // the command set, see cmdset.go
-	domain           jid.JID
-	info             transports.Info
-	log              *slog.Logger
-	conn             *connection
+	// attempts are the users' recent registration attempts, for their rate.
+	attempts attempts
+	cmds     []*command // the command set, see cmdset.go
+	domain   jid.JID
+	info     transports.Info
+	log      *slog.Logger
+	conn     *connection
 
 	mu     sync.Mutex
 	users  map[string]*user // by bare JID; guarded by mu
@@ -111,6 +117,9 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.LegacyTimeout <= 0 {
 		cfg.LegacyTimeout = 30 * time.Second
+	}
+	if cfg.QueueBytes <= 0 {
+		cfg.QueueBytes = defaultQueueBytes
 	}
 	if cfg.LoginRetry <= 0 {
 		cfg.LoginRetry = 30 * time.Second

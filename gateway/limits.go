@@ -1,8 +1,10 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -19,6 +21,10 @@ var defaultLimits = transports.Limits{
 	Burst:             10,
 	MaxMessageBytes:   64 << 10,
 	MaxRooms:          100,
+	MaxContacts:       1000,
+	// Each attempt may connect to a server the user names: few of them.
+	RegistrationAttempts: 5,
+	RegistrationWindow:   10 * time.Minute,
 }
 
 // checkMessage enforces the size and rate limits on a message the user
@@ -46,6 +52,24 @@ func (u *user) checkMessage(s *inbound, body, subject string) bool {
 	return false
 }
 
+// registrationAllowed counts a registration attempt against the user's
+// limit. It returns an error for the user when the attempt may not go.
+func (u *user) registrationAllowed() *stanza.Error {
+	lim := u.g.limits
+	ok, wait := u.g.attempts.take(u.jid.String(), time.Now(), lim.RegistrationAttempts, lim.RegistrationWindow)
+	if ok {
+		return nil
+	}
+	u.g.metrics.limit("registration_attempts")
+	text := fmt.Sprintf("Too many registration attempts: at most %d in %s. Try again in %s.",
+		lim.RegistrationAttempts, shortDuration(lim.RegistrationWindow), shortDuration(wait.Round(time.Second)))
+	if wait == 0 {
+		text = "Too many registration attempts on " + u.g.cfg.Name + " right now. Try again in " + shortDuration(lim.RegistrationWindow) + "."
+	}
+	e := stanzaErr(stanza.Wait, stanza.ResourceConstraint, text)
+	return &e
+}
+
 // roomAllowed reports whether the user may join one more room.
 func (u *user) roomAllowed() bool {
 	if len(u.rooms) < u.g.limits.MaxRooms {
@@ -53,6 +77,28 @@ func (u *user) roomAllowed() bool {
 	}
 	u.g.metrics.limit("rooms")
 	return false
+}
+
+// contactAllowed reports whether the user may add the legacy contact addr
+// to the roster: one already stored is always allowed, a new one only
+// below the limit. Otherwise it says why.
+func (u *user) contactAllowed(addr string) (bool, string) {
+	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
+	defer cancel()
+	cs, err := u.g.cfg.Store.Contacts(ctx, u.jid.String(), u.g.domain.String())
+	if err != nil {
+		return false, fmt.Sprintf("cannot read your contacts: %v", err)
+	}
+	if len(cs) < u.g.limits.MaxContacts {
+		return true, ""
+	}
+	for _, c := range cs {
+		if c.Address == addr {
+			return true, ""
+		}
+	}
+	u.g.metrics.limit("contacts")
+	return false, fmt.Sprintf("You have %d contacts on %s, the most allowed: remove one before adding %s.", len(cs), u.g.cfg.Name, addr)
 }
 
 // reserveRegistration checks the limit on registered users before a new
@@ -83,4 +129,16 @@ func trimFloat(f float64) string {
 		return fmt.Sprintf("%.0f", f)
 	}
 	return fmt.Sprintf("%.2g", f)
+}
+
+// shortDuration writes 10m rather than 10m0s.
+func shortDuration(d time.Duration) string {
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }

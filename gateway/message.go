@@ -153,9 +153,11 @@ func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 		return nil
 	}
 	if r := u.rooms[m.From]; r != nil && m.Nick != "" {
-		// A private message from an occupant, as MUC services send them.
+		// A private message from an occupant, as MUC services send them:
+		// marked muc#user (XEP-0045 §7.5), by which servers know not to
+		// carbon-copy it to resources not in the room, or to each other.
 		for res := range r.resources {
-			_ = u.send(messageOut{From: r.occupantJID(m.Nick), To: res, ID: m.ID, Type: string(m.Type), Body: m.Body})
+			_ = u.send(messageOut{From: r.occupantJID(m.Nick), To: res, ID: m.ID, Type: string(m.Type), Body: m.Body, Payload: mucUser{}})
 		}
 		u.g.metrics.delivered(at)
 		return nil
@@ -168,30 +170,71 @@ func (u *user) deliverMessage(m transports.Message, at time.Time) error {
 	if typ == "" {
 		typ = string(transports.Chat)
 	}
-	out := messageOut{From: from, To: u.jid.String(), ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
+	recipients := u.chatRecipients(m.From)
+	var payload []any
 	if m.ID != "" {
 		// A stable id from the network lets clients drop a repeat (XEP-0359).
-		// It also means that the transport may redeliver: it advances a
+		payload = append(payload, originID{ID: m.ID})
+	}
+	if len(recipients) > 1 {
+		// Each resource gets its own copy: a server's carbons would add
+		// the others' copies to it.
+		payload = append(payload, carbonsPrivate{}, noCopy{})
+	}
+	for _, to := range recipients {
+		out := messageOut{From: from, To: to, ID: m.ID, Type: typ, Subject: m.Subject, Body: m.Body, Thread: m.Thread}
+		if payload != nil {
+			out.Payload = payload
+		}
+		if m.ID == "" {
+			if err := u.send(out); err != nil {
+				return err
+			}
+			continue
+		}
+		// The transport may redeliver a message with an id: it advances a
 		// durable position once Deliver returns, so return only once the
 		// server has the message, not when it is merely written.
-		out.Payload = originID{ID: m.ID}
 		if err := u.sendConfirmed(out); err != nil {
 			return err
 		}
-		u.g.metrics.delivered(at)
-		return nil
-	}
-	if err := u.send(out); err != nil {
-		return err
 	}
 	u.g.metrics.delivered(at)
 	return nil
+}
+
+// chatRecipients says where a chat message from a legacy address goes: to
+// the bare JID, for the server to route, when a resource of the user is
+// online for the transport or none is in a room; otherwise to each resource
+// in a room on the sender's network. A room-only client sends no presence
+// of its own, so the server would store a bare-JID message offline; and
+// without the user's approval of the transport's subscription the gateway
+// cannot tell whether any resource is available.
+func (u *user) chatRecipients(from string) []string {
+	if len(u.resources) == 0 {
+		if res := u.roomResources(from); len(res) > 0 {
+			return res
+		}
+	}
+	return []string{u.jid.String()}
 }
 
 // originID is the XEP-0359 origin-id of a message.
 type originID struct {
 	XMLName xml.Name `xml:"urn:xmpp:sid:0 origin-id"`
 	ID      string   `xml:"id,attr"`
+}
+
+// carbonsPrivate keeps a server from carbon-copying a message to the
+// user's other resources (XEP-0280).
+type carbonsPrivate struct {
+	XMLName xml.Name `xml:"urn:xmpp:carbons:2 private"`
+}
+
+// noCopy asks a server not to copy a message to addresses other than its
+// recipient (XEP-0334).
+type noCopy struct {
+	XMLName xml.Name `xml:"urn:xmpp:hints no-copy"`
 }
 
 // bounce returns a message the legacy network could not deliver to the user

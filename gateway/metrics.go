@@ -53,7 +53,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 		}, []string{"transport", "result"}),
 		limited: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "passerelle_limited_total",
-			Help: "Requests refused by a limit, by transport and limit (rate, size, rooms, registrations).",
+			Help: "Requests refused by a limit, by transport and limit (rate, size, rooms, contacts, registrations).",
 		}, []string{"transport", "limit"}),
 	}
 	reg.MustRegister(m.messages, m.latency, m.errors, m.reconnects, m.logins, m.limited)

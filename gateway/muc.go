@@ -343,6 +343,36 @@ func sortedNicks(r *room) []string {
 	return nicks
 }
 
+// roomResources lists, each once and in a fixed order, the user's
+// resources in a room on the network of a legacy address.
+func (u *user) roomResources(addr string) []string {
+	scope := u.g.scope(addr)
+	seen := make(map[string]bool)
+	var out []string
+	for _, r := range u.rooms {
+		if scope != "" && u.g.scope(r.addr) != scope {
+			continue
+		}
+		for res := range r.resources {
+			if !seen[res] {
+				seen[res] = true
+				out = append(out, res)
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// scope names the network of a legacy address (see transports.Scoper); ""
+// is any network.
+func (g *Gateway) scope(addr string) string {
+	if sc, ok := g.cfg.Transport.(transports.Scoper); ok {
+		return sc.Scope(addr)
+	}
+	return ""
+}
+
 // sortedRooms lists the user's rooms in a fixed order.
 func (u *user) sortedRooms() []*room {
 	rs := make([]*room, 0, len(u.rooms))

@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"mellium.im/xmpp/stanza"
@@ -112,7 +113,7 @@ func (u *user) login() {
 	u.loginSink = sk
 	u.inFlight++
 	u.log.Info("logging in to the legacy network")
-	go func() {
+	goSafe(u.log, "legacy login", func() {
 		ctx, cancel := context.WithTimeout(u.ctx, loginTimeout)
 		defer cancel()
 		sess, err := u.g.cfg.Transport.Login(ctx, req)
@@ -123,7 +124,12 @@ func (u *user) login() {
 				u.closeSession(sess)
 			}
 		}
-	}()
+	}, func(err error) {
+		// The login panicked: it opened nothing we know of.
+		if !u.post(loginDone{sink: sk, err: err}) {
+			sk.close()
+		}
+	})
 }
 
 func (u *user) loginFinished(ev loginDone) {
@@ -195,6 +201,12 @@ func (u *user) reconnect(reason string) {
 func (u *user) scheduleRetry(err error) {
 	switch transports.KindOf(err) {
 	case transports.NotAuthorized, transports.Forbidden, transports.BadRequest, transports.Unsupported:
+		u.refused = true
+		return
+	}
+	if errors.Is(err, errPanic) {
+		// A bug met on this user's data: trying again would meet it
+		// again. New settings or a new presence try again.
 		u.refused = true
 		return
 	}

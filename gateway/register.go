@@ -104,6 +104,10 @@ func (u *user) register(raw map[string]string, reply func(*stanza.Error)) {
 		reply(&e)
 		return
 	}
+	if e := u.registrationAllowed(); e != nil {
+		reply(e)
+		return
+	}
 	ok, release := u.reserveRegistration()
 	if !ok {
 		e := stanzaErr(stanza.Wait, stanza.ResourceConstraint, u.g.cfg.Name+" has as many users as its administrator allows.")
@@ -118,12 +122,14 @@ func (u *user) register(raw map[string]string, reply func(*stanza.Error)) {
 	req := transports.RegisterRequest{User: u.jid.String(), Values: values, Previous: previous}
 	u.inFlight++
 	u.regInFlight = true
-	go func() {
+	goSafe(u.log, "legacy registration", func() {
 		ctx, cancel := context.WithTimeout(u.ctx, loginTimeout)
 		defer cancel()
 		stored, err := u.g.cfg.Transport.Register(ctx, req)
 		u.post(registerDone{reply: reply, values: stored, err: err})
-	}()
+	}, func(err error) {
+		u.post(registerDone{reply: reply, err: err})
+	})
 }
 
 // registrationForm is the form a user fills in, with their current values
@@ -147,7 +153,7 @@ func (u *user) registrationForm() registerQuery {
 			}
 			if f.Kind == transports.Secret {
 				// Already stored: may be left empty.
-				f.Required, f.Desc = false, "Leave empty to keep the current one."
+				f.Required, f.Desc = false, u.keepSecretDesc(f)
 			}
 		}
 		if f.Kind == transports.Secret {
@@ -166,13 +172,16 @@ func (u *user) registrationForm() registerQuery {
 func (u *user) submittedValues(raw map[string]string) (transports.Values, error) {
 	values := make(transports.Values)
 	var problems []string
+	var kept []transports.Field // secrets left empty, taken from the registration
 	for _, f := range u.g.info.Fields {
 		v := raw[f.Name]
 		if f.Kind != transports.Secret {
 			v = strings.TrimSpace(v)
 		}
 		if v == "" && f.Kind == transports.Secret && u.reg != nil {
-			v = u.reg.Secrets[f.Name]
+			if v = u.reg.Secrets[f.Name]; v != "" {
+				kept = append(kept, f)
+			}
 		}
 		if v == "" {
 			v = f.Default
@@ -185,18 +194,57 @@ func (u *user) submittedValues(raw map[string]string) (transports.Values, error)
 			values[f.Name] = v
 		}
 	}
+	for _, f := range kept {
+		if changed := u.changedFields(f.BoundTo, values); len(changed) > 0 {
+			problems = append(problems, fmt.Sprintf("you changed %s: enter the %s again, it is kept only for what it was given for",
+				strings.Join(changed, ", "), strings.ToLower(labelOf(f))))
+		}
+	}
 	if len(problems) > 0 {
 		return nil, errors.New(strings.Join(problems, "; "))
 	}
 	return values, nil
 }
 
+// changedFields returns the labels of the named fields whose submitted
+// value differs from the registration's.
+func (u *user) changedFields(names []string, values transports.Values) []string {
+	var changed []string
+	for _, name := range names {
+		if !strings.EqualFold(values[name], u.reg.Fields[name]) {
+			f, _ := u.g.info.Field(name)
+			f.Name = name
+			changed = append(changed, labelOf(f))
+		}
+	}
+	return changed
+}
+
+// keepSecretDesc tells a registered user that an empty secret keeps the
+// stored one, and when it does not.
+func (u *user) keepSecretDesc(f transports.Field) string {
+	if len(f.BoundTo) == 0 {
+		return "Leave empty to keep the current one."
+	}
+	var labels []string
+	for _, name := range f.BoundTo {
+		b, _ := u.g.info.Field(name)
+		b.Name = name
+		labels = append(labels, labelOf(b))
+	}
+	return "Leave empty to keep the current one, unless you change " + strings.Join(labels, ", ") + "."
+}
+
+func labelOf(f transports.Field) string {
+	if f.Label != "" {
+		return f.Label
+	}
+	return f.Name
+}
+
 // checkValue validates one field's value, normalising booleans.
 func checkValue(f transports.Field, v *string) error {
-	label := f.Label
-	if label == "" {
-		label = f.Name
-	}
+	label := labelOf(f)
 	switch {
 	case *v == "" && f.Required:
 		return fmt.Errorf("%s is required", label)

@@ -169,7 +169,7 @@ func (g *Gateway) replyFrom(s *inbound) string {
 // online are logged in.
 func (g *Gateway) onConnect() {
 	g.broadcast(reconnected{})
-	go g.probeRegistered()
+	goSafe(g.log, "probing registered users", g.probeRegistered, nil)
 }
 
 // probeRegistered sends a presence probe to every registered user, a page at

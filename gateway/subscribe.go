@@ -16,6 +16,12 @@ func (u *user) subscribe(ev stanzaEvent) {
 		return
 	}
 	if ev.legacy != "" {
+		if ok, why := u.contactAllowed(ev.legacy); !ok {
+			u.log.Warn("contact refused", "contact", ev.legacy, "why", why)
+			_ = u.send(presenceOut{From: u.g.replyFrom(s), To: u.jid.String(), Type: "unsubscribed"})
+			_ = u.send(messageOut{From: u.g.domain.String(), To: u.jid.String(), ID: u.g.newID(), Type: "chat", Body: why})
+			return
+		}
 		c := registry.Contact{Address: ev.legacy, Name: ev.legacy, Subscribed: true}
 		if err := u.putContact(c); err != nil {
 			u.log.Error("cannot store a contact", "err", err)

@@ -116,18 +116,21 @@ type user struct {
 	unconfirmed map[string]bool // resources not heard of since the reconnection, see reconfirm
 	confirmGen  uint64
 
-	runs    map[string]*cmdRun // commands being run, by session id
-	nextRun uint64
-	snap    atomic.Pointer[userSnap] // for other goroutines: see publish
+	runs     map[string]*cmdRun // commands being run, by session id
+	nextRun  uint64
+	runSweep *time.Timer              // wakes the loop when a run may have expired
+	snap     atomic.Pointer[userSnap] // for other goroutines: see publish
 }
 
 func newUser(g *Gateway, bare jid.JID) *user {
 	ctx, cancel := context.WithCancel(context.Background())
+	mail := newMailbox()
+	mail.maxBytes = g.cfg.QueueBytes
 	return &user{
 		g:         g,
 		jid:       bare,
 		log:       g.log.With("user", bare.String()),
-		mail:      newMailbox(),
+		mail:      mail,
 		quit:      make(chan struct{}),
 		done:      make(chan struct{}),
 		ctx:       ctx,
@@ -155,8 +158,12 @@ func (u *user) stop() {
 func (u *user) run() {
 	defer u.g.wg.Done()
 	defer u.cancel()
-	u.loadRegistration()
-	u.loadRooms()
+	defer u.stopRunSweep()
+	func() {
+		defer func() { _ = recovered(u.log, "loading the user's state", recover()) }()
+		u.loadRegistration()
+		u.loadRooms()
+	}()
 	for {
 		select {
 		case <-u.mail.ready:
@@ -216,9 +223,10 @@ func (u *user) idle() bool {
 }
 
 // wantSession reports whether the user needs a legacy session: a resource
-// is online or in a room, or the transport keeps registered users logged in.
+// is online or in a room, or the transport keeps registered users logged
+// in; never once the access lists no longer allow the user's domain.
 func (u *user) wantSession() bool {
-	return len(u.resources) > 0 || len(u.rooms) > 0 || (u.g.info.AlwaysOn && u.reg != nil)
+	return (len(u.resources) > 0 || len(u.rooms) > 0 || (u.g.info.AlwaysOn && u.reg != nil)) && u.g.allowed(u.jid.Domainpart())
 }
 
 // handleSafely handles one event; a panic is logged and costs this event
@@ -257,10 +265,14 @@ func (u *user) handleSafely(ev event) {
 		u.adminAction(ev)
 	case announceEv:
 		u.announced(ev)
+	case accessChanged:
+		u.checkAccess()
 	case wakeUp:
-		if u.reg != nil && u.sess == nil && !u.loggingIn && u.retry == nil {
+		if u.reg != nil && u.wantSession() && u.sess == nil && !u.loggingIn && u.retry == nil {
 			u.login()
 		}
+	case runsExpired:
+		u.sweepRuns()
 	case retryLogin:
 		u.retry = nil
 		if u.reg != nil && u.wantSession() && u.sess == nil && !u.loggingIn {

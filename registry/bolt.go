@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"time"
@@ -23,6 +24,9 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens the file for reading only.
 	ReadOnly bool
+	// Logger receives what the store skips (records that do not decode);
+	// slog.Default() if nil.
+	Logger *slog.Logger
 }
 
 // DB is the bbolt implementation of Store.
@@ -30,6 +34,7 @@ type DB struct {
 	db     *bolt.DB
 	sealer *sealer // nil when read-only without a key
 	now    func() time.Time
+	log    *slog.Logger
 }
 
 var _ Store = (*DB)(nil)
@@ -47,8 +52,9 @@ func Open(path string, opts Options) (*DB, error) {
 			return nil, fmt.Errorf("registry: %w", err)
 		}
 	}
-	key, err := loadKey(opts.KeyFile, !opts.ReadOnly)
-	if err != nil && !(opts.ReadOnly && errors.Is(err, os.ErrNotExist)) {
+	key, err := loadKey(opts.KeyFile)
+	missing := errors.Is(err, os.ErrNotExist)
+	if err != nil && !missing {
 		return nil, err
 	}
 	bdb, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: opts.Timeout, ReadOnly: opts.ReadOnly})
@@ -58,7 +64,22 @@ func Open(path string, opts Options) (*DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: open %s: %w", path, err)
 	}
-	d := &DB{db: bdb, now: time.Now}
+	if missing && !opts.ReadOnly {
+		// A new key only for a database without secrets: one sealed with
+		// a lost key is refused before anything is written.
+		if err := forgetKey(bdb, path, opts.KeyFile); err != nil {
+			bdb.Close()
+			return nil, err
+		}
+		if key, err = createKey(opts.KeyFile); err != nil {
+			bdb.Close()
+			return nil, err
+		}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	d := &DB{db: bdb, now: time.Now, log: opts.Logger}
 	if key != nil {
 		if d.sealer, err = newSealer(key); err != nil {
 			bdb.Close()
@@ -86,6 +107,47 @@ func (d *DB) prepare(path string, opts Options) error {
 		return err
 	}
 	return d.db.Update(func(tx *bolt.Tx) error { return d.checkKey(tx, path, opts.KeyFile, true) })
+}
+
+// forgetKey prepares a database for a new key, its key file being
+// missing: it refuses if any secret is sealed with the old key, and
+// otherwise removes the old key's check.
+func forgetKey(db *bolt.DB, path, keyFile string) error {
+	return db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if meta == nil || meta.Get(keyCheck) == nil {
+			return nil
+		}
+		if n := sealedRecords(tx); n > 0 {
+			return fmt.Errorf("registry: key file %s is missing, and %d registration(s) in %s hold secrets sealed with it: restore the key file from the backup taken with the database (no new key was written)", keyFile, n, path)
+		}
+		return meta.Delete(keyCheck)
+	})
+}
+
+// sealedRecords counts the registrations that hold sealed secrets; a
+// record that does not decode counts, as it may hold some.
+func sealedRecords(tx *bolt.Tx) int {
+	users := tx.Bucket(bucketUsers)
+	if users == nil {
+		return 0
+	}
+	n := 0
+	_ = users.ForEachBucket(func(uk []byte) error {
+		ub := users.Bucket(uk)
+		return ub.ForEachBucket(func(tk []byte) error {
+			raw := ub.Bucket(tk).Get(keyReg)
+			if raw == nil {
+				return nil
+			}
+			var s stored
+			if json.Unmarshal(raw, &s) != nil || len(s.Secrets) > 0 {
+				n++
+			}
+			return nil
+		})
+	})
+	return n
 }
 
 func (d *DB) checkKey(tx *bolt.Tx, path, keyFile string, record bool) error {
@@ -255,7 +317,12 @@ func (d *DB) Registrations(ctx context.Context, opts ListOptions) ([]Registratio
 				}
 				r, err := d.decode(user, string(tk), raw, false)
 				if err != nil {
-					return err
+					// One bad record must not hide every other one.
+					d.log.Error("registry: skipping a registration that does not decode", "user", user, "transport", string(tk), "err", err)
+					if !opts.IncludeCorrupt {
+						return nil
+					}
+					r = Registration{User: user, Transport: string(tk), Fields: map[string]string{}, Corrupt: err.Error()}
 				}
 				out = append(out, r)
 				return nil

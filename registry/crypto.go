@@ -8,7 +8,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -20,13 +19,10 @@ import (
 // tells whether a key file belongs to it.
 const keyCheckLabel = "passerelle key check v1"
 
-// loadKey reads the 32-byte key from path, creating it (mode 0600) when it
-// does not exist and create is set.
-func loadKey(path string, create bool) ([]byte, error) {
+// loadKey reads the 32-byte key from path; a missing file is an error
+// wrapping fs.ErrNotExist.
+func loadKey(path string) ([]byte, error) {
 	b, err := os.ReadFile(path)
-	if errors.Is(err, fs.ErrNotExist) && create {
-		return createKey(path)
-	}
 	if err != nil {
 		return nil, fmt.Errorf("registry: key file: %w", err)
 	}

@@ -66,10 +66,12 @@ func (d *DB) Contacts(ctx context.Context, user, transport string) ([]Contact, e
 		if b == nil {
 			return nil
 		}
-		return b.ForEach(func(_, v []byte) error {
+		return b.ForEach(func(k, v []byte) error {
 			var c Contact
-			if err := json.Unmarshal(v, &c); err != nil {
-				return fmt.Errorf("corrupt contact: %w", err)
+			if err := json.Unmarshal(v, &c); err != nil || c.Address == "" {
+				// One bad record must not hide every other contact.
+				d.log.Error("registry: skipping a contact that does not decode", "user", user, "transport", transport, "contact", string(k), "err", err)
+				return nil
 			}
 			out = append(out, c)
 			return nil

@@ -31,6 +31,10 @@ type Registration struct {
 	Secrets map[string]string
 	Created time.Time
 	Updated time.Time
+	// Corrupt, set only in listings with IncludeCorrupt, says why the
+	// stored record could not be read; the other fields are then empty
+	// but User and Transport, enough to remove it.
+	Corrupt string
 }
 
 // Contact is a legacy address known to a user on one transport: the address
@@ -56,6 +60,9 @@ type ListOptions struct {
 	// Limit stops the list at the first user whose registrations reach
 	// this many in all (a user is never split across pages); 0 means no limit.
 	Limit int
+	// IncludeCorrupt lists records that do not decode, with Corrupt set,
+	// instead of skipping them (they are logged either way).
+	IncludeCorrupt bool
 }
 
 // Store is the gateway's persistent storage.

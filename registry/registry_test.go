@@ -148,6 +148,9 @@ func TestKeyChecks(t *testing.T) {
 	db.Close()
 
 	os.Rename(path+".key", path+".key.orig")
+	if _, err := createKey(path + ".key"); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := Open(path, Options{}); err == nil || !strings.Contains(err.Error(), "does not match") {
 		t.Errorf("a new key for an existing database: %v", err)
 	}
@@ -160,6 +163,53 @@ func TestKeyChecks(t *testing.T) {
 	os.WriteFile(filepath.Join(dir, "bad.key"), []byte("not hex\n"), 0o600)
 	if _, err := Open(path, Options{KeyFile: filepath.Join(dir, "bad.key")}); err == nil {
 		t.Error("a malformed key file was accepted")
+	}
+}
+
+// TestLostKeyFileWritesNothing: with its key file gone, a database that
+// holds sealed secrets is refused, and no new key file is written over
+// the place where the admin will restore the old one. A database without
+// secrets gets a new key.
+func TestLostKeyFileWritesNothing(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "p.db")
+	db := openTest(t, path)
+	if err := db.PutRegistration(context.Background(), reg("a@x", "gw")); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	before, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.Remove(path + ".key")
+	_, err = Open(path, Options{})
+	if err == nil || !strings.Contains(err.Error(), "is missing") || !strings.Contains(err.Error(), "restore the key file") {
+		t.Errorf("a database with secrets and no key file: %v", err)
+	}
+	if _, serr := os.Stat(path + ".key"); !errors.Is(serr, os.ErrNotExist) {
+		t.Errorf("a key file was written before the refusal (stat: %v)", serr)
+	}
+	if after, _ := os.ReadFile(path); !bytes.Equal(before, after) {
+		t.Error("the database changed on a refused start")
+	}
+
+	// Without secrets there is nothing to lose: a new key is made.
+	path2 := filepath.Join(dir, "q.db")
+	db = openTest(t, path2)
+	r := reg("b@x", "gw")
+	r.Secrets = nil
+	if err := db.PutRegistration(context.Background(), r); err != nil {
+		t.Fatal(err)
+	}
+	db.Close()
+	os.Remove(path2 + ".key")
+	db = openTest(t, path2)
+	if err := db.PutRegistration(context.Background(), reg("b@x", "gw")); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := db.Registration(context.Background(), "b@x", "gw"); err != nil || got.Secrets["password"] != "pw-of-b@x" {
+		t.Errorf("after a new key: %+v, %v", got, err)
 	}
 }
 

@@ -1,5 +1,7 @@
 package transports
 
+import "time"
+
 // Info describes a transport to users and to service discovery.
 type Info struct {
 	// Type is the disco identity type in the "gateway" category, from the
@@ -53,6 +55,13 @@ type Field struct {
 	Default string
 	// Options are the choices of a List field.
 	Options []Option
+	// BoundTo names the fields a Secret field is bound to: the server or
+	// network it was given for. When a registered user changes any of them
+	// (compared case-insensitively, after trimming and defaults) and leaves
+	// the secret empty, the gateway refuses the whole update and asks for
+	// the secret again, so a stored secret never goes to a server the user
+	// did not give it for.
+	BoundTo []string
 }
 
 // Option is one choice of a List field.
@@ -84,9 +93,16 @@ type Limits struct {
 	MaxMessageBytes int
 	// MaxRooms bounds the rooms one user is in at once.
 	MaxRooms int
+	// MaxContacts bounds the legacy contacts one user keeps in the roster.
+	MaxContacts int
 	// MaxRegistrations bounds the users registered with the transport; zero
 	// is unlimited.
 	MaxRegistrations int
+	// RegistrationAttempts bounds the registration attempts one user may
+	// make in RegistrationWindow: each attempt that goes to the transport
+	// (and so, possibly, to the network) counts, accepted or not.
+	RegistrationAttempts int
+	RegistrationWindow   time.Duration
 }
 
 // Or returns l with each zero field taken from d.
@@ -103,8 +119,17 @@ func (l Limits) Or(d Limits) Limits {
 	if l.MaxRooms == 0 {
 		l.MaxRooms = d.MaxRooms
 	}
+	if l.MaxContacts == 0 {
+		l.MaxContacts = d.MaxContacts
+	}
 	if l.MaxRegistrations == 0 {
 		l.MaxRegistrations = d.MaxRegistrations
+	}
+	if l.RegistrationAttempts == 0 {
+		l.RegistrationAttempts = d.RegistrationAttempts
+	}
+	if l.RegistrationWindow == 0 {
+		l.RegistrationWindow = d.RegistrationWindow
 	}
 	return l
 }

@@ -11,6 +11,17 @@ type RoomTransport interface {
 	IsRoom(addr string) bool
 }
 
+// Scoper is implemented by room transports that reach several separate
+// networks under one domain (IRC: one per server). When no resource of the
+// user is online for the transport, the gateway delivers a chat message to
+// the resources that are in rooms on the sender's network rather than to
+// the bare JID. Without Scoper, all rooms are on one network.
+type Scoper interface {
+	// Scope names the network of a canonical address; "" means any
+	// network (the transport itself, or an address it cannot place).
+	Scope(addr string) string
+}
+
 // Rooms is the group-chat side of a Session. Each method only starts the
 // operation and returns; the outcome arrives later as an event, so that no
 // method waits for the network while the user's loop waits for it.

@@ -216,7 +216,7 @@ func TestHangupReloadsAccessLists(t *testing.T) {
 	var logs testserver.SyncBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go reloadOnHangup(ctx, path, &live, level, nil, slog.New(slog.NewTextHandler(&logs, nil)))
+	go reloadOnHangup(ctx, path, &live, level, nil, slog.New(slog.NewTextHandler(&logs, nil)), nil)
 	allowed := allowFunc(&live, "gw.example.test")
 	if !allowed("example.test") || allowed("other.test") {
 		t.Fatal("initial allow-list wrong")

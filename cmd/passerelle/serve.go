@@ -57,7 +57,14 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 	slog.SetDefault(log)
 	var live atomic.Pointer[config.Config]
 	live.Store(cfg)
-	go reloadOnHangup(ctx, cfg.Path, &live, level, reopen, log)
+	var running atomic.Pointer[[]*gateway.Gateway] // set once they exist
+	go reloadOnHangup(ctx, cfg.Path, &live, level, reopen, log, func() {
+		if gws := running.Load(); gws != nil {
+			for _, g := range *gws {
+				g.AccessChanged()
+			}
+		}
+	})
 
 	// Build every transport first: their option errors are config errors,
 	// reported before anything is opened or connected.
@@ -70,7 +77,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 		trs[i] = tr
 	}
 
-	store, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile, Timeout: time.Second})
+	store, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile, Timeout: time.Second, Logger: log})
 	if errors.Is(err, registry.ErrLocked) {
 		return fmt.Errorf("database %s is locked by another process (is another passerelle running on it?): not starting", cfg.Database.Path)
 	}
@@ -110,6 +117,7 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			return exitError{2, err}
 		}
 	}
+	running.Store(&gws)
 	log.Info("starting", "version", version(), "transports", len(gws), "database", cfg.Database.Path)
 	if cfg.Metrics.Listen != "" {
 		if err := serveOps(ctx, cfg.Metrics.Listen, promReg, gws, store, log); err != nil {
@@ -143,9 +151,10 @@ func allowFunc(live *atomic.Pointer[config.Config], transport string) func(strin
 
 // reloadOnHangup reopens the log file (if any) and re-reads the config on
 // SIGHUP. The access lists and the log level take effect at once, without
-// dropping sessions; other changes need a restart, and an invalid file
-// changes nothing.
-func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[config.Config], level *slog.LevelVar, reopen func() error, log *slog.Logger) {
+// dropping the sessions still allowed; accessChanged (if not nil) is then
+// called to end the others. Other changes need a restart, and an invalid
+// file changes nothing.
+func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[config.Config], level *slog.LevelVar, reopen func() error, log *slog.Logger, accessChanged func()) {
 	onSignal(ctx, syscall.SIGHUP, func() {
 		if reopen != nil {
 			if err := reopen(); err != nil {
@@ -165,6 +174,9 @@ func reloadOnHangup(ctx context.Context, path string, live *atomic.Pointer[confi
 		live.Store(next)
 		level.Set(next.LogLevel)
 		log.Info("SIGHUP: reloaded access lists and log level", "path", path)
+		if accessChanged != nil {
+			accessChanged()
+		}
 	})
 }
 

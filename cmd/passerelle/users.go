@@ -9,6 +9,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"mellium.im/xmpp/jid"
 
@@ -57,19 +59,30 @@ func listUsers(ctx context.Context, cfg *config.Config, out io.Writer) error {
 		return err
 	}
 	defer db.Close()
-	regs, err := db.Registrations(ctx, registry.ListOptions{})
+	regs, err := db.Registrations(ctx, registry.ListOptions{IncludeCorrupt: true})
 	if err != nil {
 		return err
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "USER\tTRANSPORT\tSETTINGS\tREGISTERED")
+	corrupt := 0
 	for _, r := range regs {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", r.User, r.Transport, describeFields(r.Fields), r.Created.UTC().Format(time.RFC3339))
+		settings, created := describeFields(r.Fields), r.Created.UTC().Format(time.RFC3339)
+		if r.Corrupt != "" {
+			corrupt++
+			settings, created = "CORRUPT RECORD ("+r.Corrupt+")", "-"
+		}
+		// Every stored value is printed escaped: a JID or setting may hold
+		// terminal control sequences.
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", printable(r.User), printable(r.Transport), printable(settings), created)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintf(out, "%d registration(s)\n", len(regs))
+	if corrupt > 0 {
+		fmt.Fprintf(out, "%d corrupt record(s): the gateway skips them; remove them with `users remove JID TRANSPORT`\n", corrupt)
+	}
 	return nil
 }
 
@@ -90,6 +103,28 @@ func describeFields(fields map[string]string) string {
 	return strings.Join(parts, " ")
 }
 
+// printable escapes what a terminal would act on rather than show: control
+// characters (C0, DEL, C1: escape sequences, tabs, newlines), Unicode
+// direction overrides, and bytes that are not UTF-8.
+func printable(s string) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r), r >= 0x202a && r <= 0x202e, r >= 0x2066 && r <= 0x2069, r == 0x200e, r == 0x200f, r == 0x061c:
+			if r < 0x100 {
+				fmt.Fprintf(&b, `\x%02x`, r)
+			} else {
+				fmt.Fprintf(&b, `\u%04x`, r)
+			}
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
 func removeUser(ctx context.Context, cfg *config.Config, user, transport string, out io.Writer) error {
 	j, err := jid.Parse(user)
 	if err != nil || j.Localpart() == "" || j.Resourcepart() != "" {
@@ -100,7 +135,7 @@ func removeUser(ctx context.Context, cfg *config.Config, user, transport string,
 		return err
 	}
 	defer db.Close()
-	regs, err := db.Registrations(ctx, registry.ListOptions{User: j.String(), Transport: transport})
+	regs, err := db.Registrations(ctx, registry.ListOptions{User: j.String(), Transport: transport, IncludeCorrupt: true})
 	if err != nil {
 		return err
 	}
@@ -113,7 +148,7 @@ func removeUser(ctx context.Context, cfg *config.Config, user, transport string,
 		if err := db.DeleteRegistration(ctx, r.User, r.Transport); err != nil {
 			return err
 		}
-		fmt.Fprintf(out, "removed %s from %s\n", r.User, r.Transport)
+		fmt.Fprintf(out, "removed %s from %s\n", printable(r.User), printable(r.Transport))
 	}
 	return nil
 }

@@ -131,7 +131,11 @@ type limitsFile struct {
 	Burst             int     `toml:"burst"`
 	MaxMessageBytes   int     `toml:"max_message_bytes"`
 	MaxRooms          int     `toml:"max_rooms"`
+	MaxContacts       int     `toml:"max_contacts"`
 	MaxRegistrations  int     `toml:"max_registrations"`
+	// RegistrationAttempts per user in RegistrationWindow.
+	RegistrationAttempts int       `toml:"registration_attempts"`
+	RegistrationWindow   *Duration `toml:"registration_window"`
 }
 
 // Duration is a TOML string such as "30s"; transports use it in their

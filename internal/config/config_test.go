@@ -32,6 +32,7 @@ allow_domains = ["*"]
 [transport.limits]
 messages_per_minute = 30.5
 max_rooms = 7
+max_contacts = 50
 [transport.options]
 network = "irc.libera.chat"
 port = 6697
@@ -55,7 +56,7 @@ func TestValid(t *testing.T) {
 	if !c.IsAdmin("Admin@example.org") || c.IsAdmin("bob@example.org") {
 		t.Error("admins wrong")
 	}
-	if l := c.Transports[0].Limits; l.MessagesPerMinute != 30.5 || l.MaxRooms != 7 || l.Burst != 0 || c.Transports[1].Limits.MaxRooms != 0 {
+	if l := c.Transports[0].Limits; l.MessagesPerMinute != 30.5 || l.MaxRooms != 7 || l.MaxContacts != 50 || l.Burst != 0 || c.Transports[1].Limits.MaxRooms != 0 {
 		t.Errorf("limits: %+v", c.Transports)
 	}
 	if s := c.Summary(); !strings.Contains(s, "limits set: 30.5 messages a minute per user, 7 rooms per user") || !strings.Contains(s, "metrics and health: off") {
@@ -182,4 +183,30 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestRegistrationLimits: the per-user registration attempt limit is read
+// from [transport.limits], shown in the summary and checked.
+func TestRegistrationLimits(t *testing.T) {
+	in := strings.Replace(valid, "max_rooms = 7", "max_rooms = 7\nregistration_attempts = 3\nregistration_window = \"1h\"", 1)
+	c, err := Parse([]byte(in), "p.toml", kinds)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l := c.Transports[0].Limits; l.RegistrationAttempts != 3 || l.RegistrationWindow != time.Hour {
+		t.Errorf("limits: %+v", l)
+	}
+	if s := c.Summary(); !strings.Contains(s, "3 registration attempts per user, registration window 1h0m0s") {
+		t.Errorf("summary:\n%s", s)
+	}
+	for bad, want := range map[string]string{
+		"registration_attempts = -1":   "transport[0].limits.registration_attempts: must not be negative",
+		`registration_window = "0s"`:   "transport[0].limits.registration_window: must be more than 0",
+		`registration_window = "soon"`: "not a duration",
+	} {
+		_, err := Parse([]byte(strings.Replace(valid, "max_rooms = 7", "max_rooms = 7\n"+bad, 1)), "p.toml", kinds)
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: got %v, want %q", bad, err, want)
+		}
+	}
 }

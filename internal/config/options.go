@@ -109,8 +109,17 @@ func describeLimits(l transports.Limits) string {
 	if l.MaxRooms > 0 {
 		parts = append(parts, fmt.Sprintf("%d rooms per user", l.MaxRooms))
 	}
+	if l.MaxContacts > 0 {
+		parts = append(parts, fmt.Sprintf("%d contacts per user", l.MaxContacts))
+	}
 	if l.MaxRegistrations > 0 {
 		parts = append(parts, fmt.Sprintf("%d registered users", l.MaxRegistrations))
+	}
+	if l.RegistrationAttempts > 0 {
+		parts = append(parts, fmt.Sprintf("%d registration attempts per user", l.RegistrationAttempts))
+	}
+	if l.RegistrationWindow > 0 {
+		parts = append(parts, fmt.Sprintf("registration window %v", l.RegistrationWindow))
 	}
 	return strings.Join(parts, ", ")
 }

@@ -145,12 +145,26 @@ func checkLimits(p *problems, key string, l limitsFile) transports.Limits {
 	if l.MessagesPerMinute < 0 {
 		p.add(key+".messages_per_minute", "must not be negative")
 	}
-	for name, n := range map[string]int{"burst": l.Burst, "max_message_bytes": l.MaxMessageBytes, "max_rooms": l.MaxRooms, "max_registrations": l.MaxRegistrations} {
+	for name, n := range map[string]int{"burst": l.Burst, "max_message_bytes": l.MaxMessageBytes, "max_rooms": l.MaxRooms, "max_contacts": l.MaxContacts, "max_registrations": l.MaxRegistrations, "registration_attempts": l.RegistrationAttempts} {
 		if n < 0 {
 			p.add(key+"."+name, "must not be negative")
 		}
 	}
-	return transports.Limits(l)
+	out := transports.Limits{
+		MessagesPerMinute:    l.MessagesPerMinute,
+		Burst:                l.Burst,
+		MaxMessageBytes:      l.MaxMessageBytes,
+		MaxRooms:             l.MaxRooms,
+		MaxContacts:          l.MaxContacts,
+		MaxRegistrations:     l.MaxRegistrations,
+		RegistrationAttempts: l.RegistrationAttempts,
+	}
+	if l.RegistrationWindow != nil {
+		if out.RegistrationWindow = l.RegistrationWindow.Duration; out.RegistrationWindow == 0 {
+			p.add(key+".registration_window", "must be more than 0")
+		}
+	}
+	return out
 }
 
 func known(kinds []string) string {

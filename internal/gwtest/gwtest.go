@@ -26,6 +26,10 @@ type Options struct {
 	IsAdmin   func(bareJID string) bool
 	Limits    transports.Limits
 	Metrics   *gateway.Metrics // nil: private metrics
+	// LegacyTimeout bounds each call into a legacy session; 2s if zero.
+	LegacyTimeout time.Duration
+	// QueueBytes is gateway.Config.QueueBytes.
+	QueueBytes int
 	// MaxStanzaBytes bounds the gateway's stanzas (0: its default).
 	MaxStanzaBytes int
 }
@@ -44,6 +48,9 @@ const connectWait = 10 * time.Second
 // connected to the XMPP server. Stop, or the end of the test, stops both.
 func Start(t testing.TB, o Options) *Gateway {
 	t.Helper()
+	if o.LegacyTimeout <= 0 {
+		o.LegacyTimeout = 2 * time.Second
+	}
 	store, err := registry.Open(o.DBPath, registry.Options{Timeout: time.Second})
 	if err != nil {
 		t.Fatalf("open registry: %v", err)
@@ -62,7 +69,8 @@ func Start(t testing.TB, o Options) *Gateway {
 		ReconnectMin:  50 * time.Millisecond,
 		ReconnectMax:  500 * time.Millisecond,
 		PingInterval:  time.Second,
-		LegacyTimeout: 2 * time.Second,
+		LegacyTimeout: o.LegacyTimeout,
+		QueueBytes:    o.QueueBytes,
 		LoginRetry:    100 * time.Millisecond,
 
 		MaxStanzaBytes: o.MaxStanzaBytes,

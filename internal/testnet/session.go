@@ -119,3 +119,10 @@ func (s *Session) Close(ctx context.Context) error {
 		return ctx.Err()
 	}
 }
+
+// DeliverNow hands ev to the gateway at once and returns once the gateway
+// has written to the XMPP server what it makes of it. Use it when no
+// injected event is still queued, or the order is lost.
+func (s *Session) DeliverNow(ctx context.Context, ev transports.Event) error {
+	return s.events.Deliver(ctx, ev)
+}

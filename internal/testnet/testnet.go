@@ -18,6 +18,9 @@ import (
 type Network struct {
 	// Type is the disco identity type reported (default "xmpp").
 	Type string
+	// PasswordBoundTo is the password field's BoundTo (none by default);
+	// set it before the gateway starts.
+	PasswordBoundTo []string
 
 	mu         sync.Mutex
 	accounts   map[string]string   // username → password
@@ -96,7 +99,7 @@ func (n *Network) Info() transports.Info {
 		Instructions: "Enter your test network username and password.",
 		Fields: []transports.Field{
 			{Name: "username", Label: "Username", Kind: transports.Text, Required: true},
-			{Name: "password", Label: "Password", Kind: transports.Secret, Required: true},
+			{Name: "password", Label: "Password", Kind: transports.Secret, Required: true, BoundTo: n.PasswordBoundTo},
 			{Name: "greeting", Label: "Greeting sent at login", Kind: transports.Text},
 			{Name: "echo", Label: "Echo messages back", Kind: transports.Bool, Default: "true"},
 		},

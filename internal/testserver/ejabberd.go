@@ -72,7 +72,11 @@ func StartEjabberd(t tb.TB, cfg EjabberdConfig) *Ejabberd {
 	if component == nil {
 		component = func(port int) string { return serviceListener(port, cfg.Components) }
 	}
-	writeFile(t, e.cfgPath, ejabberdYAML(cfg.Domain, ports, component(ports[1])), 0o644)
+	yml := ejabberdYAML(cfg.Domain, ports, component(ports[1]))
+	if cfg.Carbons {
+		yml += "  mod_carboncopy: {}\n" // modules is the last section
+	}
+	writeFile(t, e.cfgPath, yml, 0o644)
 	// Erlang's resolver reads only this file: the node name's host,
 	// localhost, must not depend on the machine's /etc/hosts.
 	inetrc := filepath.Join(dir, "inetrc")
@@ -139,8 +143,7 @@ func serviceListener(port int, components []Component) string {
 	return b.String()
 }
 
-// ejabberdYAML is the server's config: ports are c2s, component, HTTP. The
-// c2s max_stanza_size is the 256 KiB of Debian's packaged ejabberd.yml.
+// ejabberdYAML is the server's config: ports are c2s, component, HTTP.
 func ejabberdYAML(domain string, ports []int, componentListener string) string {
 	return fmt.Sprintf(`hosts:
   - %[1]q
@@ -157,7 +160,6 @@ listen:
     starttls: false
     starttls_required: false
     shaper: none
-    max_stanza_size: 262144
     backlog: 1024
   - port: %[3]d
     ip: "127.0.0.1"

@@ -57,6 +57,10 @@ func StartProsody(t tb.TB, cfg ProsodyConfig) *Prosody {
 	// Stanza size limits stay at Prosody's defaults (512 KiB from a
 	// component, 256 KiB from a client), as in production: raising them
 	// once hid a gateway bug that took a transport down.
+	extra := ""
+	if cfg.Carbons {
+		extra = `, "carbons"`
+	}
 	var b strings.Builder
 	fmt.Fprintf(&b, `pidfile = %q
 data_path = %q
@@ -72,12 +76,12 @@ s2s_ports = { }
 http_ports = { }
 https_ports = { }
 legacy_ssl_ports = { }
-modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "offline", "posix" }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "offline", "posix"%s }
 modules_disabled = { "s2s", "tls" }
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 authentication = "internal_plain"
-`, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1])
+`, filepath.Join(dir, "prosody.pid"), p.dataDir, filepath.Join(dir, "prosody.log"), ports[0], ports[1], extra)
 	if cfg.NoNagle {
 		b.WriteString("network_settings = { nagle = false }\n")
 	}

@@ -29,6 +29,10 @@ type XMPPConfig struct {
 	// ACK, about 40 ms on Linux; a benchmark turns it off so that the
 	// figures are the gateways' own.
 	NoNagle bool
+	// Carbons loads message carbons (XEP-0280), which production configs
+	// of both servers have: Prosody's mod_carbons, ejabberd's
+	// mod_carboncopy.
+	Carbons bool
 }
 
 // XMPP is a running XMPP server of either kind, so that one test runs

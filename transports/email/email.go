@@ -16,6 +16,7 @@ import (
 
 	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/netguard"
 )
 
 // Config is the transport's part of the gateway configuration.
@@ -46,14 +47,26 @@ type Config struct {
 	ReconnectMin config.Duration `toml:"reconnect_min"`
 	ReconnectMax config.Duration `toml:"reconnect_max"`
 	// MaxBody bounds the text of one incoming mail shown in chat (default
-	// 32 KiB); the rest is cut with a note.
+	// 32 KiB, at most 64 KiB); the rest is cut with a note.
 	MaxBody int `toml:"max_body"`
 	// CAFile adds certificate authorities to verify the mail servers with
 	// (private servers, tests); the system's are always trusted.
 	CAFile string `toml:"ca_file"`
 	// Domains presets the servers per email domain, so that users of those
-	// domains give only their address and password.
+	// domains give only their address and password. Preset servers are
+	// trusted: they are dialled whatever their address.
 	Domains map[string]Servers `toml:"domains"`
+	// AllowCustomServers lets users name IMAP and SMTP servers other than
+	// the presets (default false: presets only). Those are dialled only at
+	// public addresses, and at the ranges in AllowAddresses.
+	AllowCustomServers bool `toml:"allow_custom_servers"`
+	// AllowAddresses lists addresses and ranges ("10.0.0.0/8", "::1") that
+	// custom servers may be at although loopback, private, link-local or
+	// otherwise special.
+	AllowAddresses []string `toml:"allow_addresses"`
+	// ConnectTimeout bounds connecting to a mail server and logging in
+	// (default 30s).
+	ConnectTimeout config.Duration `toml:"connect_timeout"`
 }
 
 // Servers says where a mailbox's IMAP and SMTP servers are.
@@ -70,7 +83,8 @@ type Servers struct {
 type Transport struct {
 	cfg   Config
 	log   *slog.Logger
-	roots *x509.CertPool // nil: the system's
+	roots *x509.CertPool  // nil: the system's
+	guard netguard.Policy // for custom servers
 }
 
 // New checks cfg and returns the transport.
@@ -94,6 +108,10 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 	if cfg.MaxBody <= 0 {
 		cfg.MaxBody = 32 << 10
 	}
+	if cfg.MaxBody > maxBodyCap {
+		log.Warn("email: max_body lowered to keep chat messages within the XMPP servers' stanza limits", "max_body", cfg.MaxBody, "used", maxBodyCap)
+		cfg.MaxBody = maxBodyCap
+	}
 	domains := make(map[string]Servers, len(cfg.Domains))
 	for d, s := range cfg.Domains {
 		d = strings.ToLower(d)
@@ -105,7 +123,12 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 		domains[d] = s
 	}
 	cfg.Domains = domains
-	t := &Transport{cfg: cfg, log: log}
+	setDefault(&cfg.ConnectTimeout, 30*time.Second)
+	allow, err := netguard.ParsePrefixes(cfg.AllowAddresses)
+	if err != nil {
+		return nil, fmt.Errorf("email: allow_addresses: %w", err)
+	}
+	t := &Transport{cfg: cfg, log: log, guard: netguard.Policy{Allow: allow}}
 	if cfg.CAFile != "" {
 		pem, err := os.ReadFile(cfg.CAFile)
 		if err != nil {
@@ -162,20 +185,27 @@ const (
 	fieldSkipAutomated = "skip_automated"
 )
 
+// passwordBoundTo are the fields that say where the password goes: a
+// registered user who changes one of them must give the password again.
+var passwordBoundTo = []string{fieldAddress, fieldIMAPHost, fieldIMAPPort, fieldIMAPSecurity, fieldSMTPHost, fieldSMTPPort, fieldSMTPSecurity}
+
 // Info implements transports.Transport.
 func (t *Transport) Info() transports.Info {
 	sec := []transports.Option{{Label: "TLS", Value: secTLS}, {Label: "STARTTLS", Value: secStartTLS}}
 	if t.cfg.AllowPlaintext {
 		sec = append(sec, transports.Option{Label: "None (plaintext)", Value: secPlain})
 	}
-	instr := "Give your email address and password (an app password works the same). Servers may be left empty where the gateway knows your provider."
+	instr := "Give your email address and password (an app password works the same). Leave the servers empty: the gateway knows the providers it serves."
+	if t.cfg.AllowCustomServers {
+		instr = "Give your email address and password (an app password works the same). Servers may be left empty where the gateway knows your provider."
+	}
 	return transports.Info{
 		Type:         "smtp",
 		Name:         "Email",
 		Instructions: instr,
 		Fields: []transports.Field{
 			{Name: fieldAddress, Label: "Email address", Kind: transports.Text, Required: true},
-			{Name: fieldPassword, Label: "Password", Kind: transports.Secret, Required: true},
+			{Name: fieldPassword, Label: "Password", Kind: transports.Secret, Required: true, BoundTo: passwordBoundTo},
 			{Name: fieldUsername, Label: "Login name (if not the address)", Kind: transports.Text},
 			{Name: fieldIMAPHost, Label: "IMAP server", Kind: transports.Text},
 			{Name: fieldIMAPPort, Label: "IMAP port", Kind: transports.Text},
@@ -223,23 +253,43 @@ func (t *Transport) Register(ctx context.Context, req transports.RegisterRequest
 	for k, val := range req.Values {
 		v[k] = strings.TrimSpace(val)
 	}
-	if v[fieldPassword] == "" && req.Previous != nil {
+	kept := v[fieldPassword] == "" && req.Previous != nil
+	if kept {
 		v[fieldPassword] = req.Previous[fieldPassword]
 	}
 	acct, err := t.account(v)
 	if err != nil {
 		return nil, err
 	}
+	if kept {
+		// The gateway checks this already (Field.BoundTo); the stored password
+		// still never goes to servers other than those it was proven on.
+		for _, k := range []string{fieldIMAPHost, fieldIMAPPort, fieldIMAPSecurity, fieldSMTPHost, fieldSMTPPort, fieldSMTPSecurity} {
+			if !strings.EqualFold(acct.values()[k], req.Previous[k]) {
+				return nil, transports.Errorf(transports.BadRequest, "the mail servers changed: enter the password again")
+			}
+		}
+	}
 	c, err := acct.dialIMAP(ctx, nil)
 	if err != nil {
 		return nil, err
 	}
+	// The INBOX position from here on: mail arriving before the first
+	// login is delivered then.
+	start, err := inboxPosition(c, acct)
 	_ = c.Logout().Wait()
 	_ = c.Close()
+	if err != nil {
+		return nil, &transports.Error{Kind: transports.Unreachable, Text: "cannot open the INBOX", Err: err}
+	}
+	if prev := parseStart(req.Previous[fieldInboxStart]); prev.Mailbox == start.Mailbox && prev.Validity == start.Validity {
+		start = prev // registered again before any login: keep the first position
+	}
 	if err := acct.checkSMTP(ctx); err != nil {
 		return nil, err
 	}
 	stored := acct.values()
+	stored[fieldInboxStart] = start.String()
 	for _, k := range []string{fieldSkipLists, fieldSkipAutomated} {
 		if x := v[k]; x != "" {
 			stored[k] = x

@@ -84,68 +84,6 @@ func TestComposeHeaders(t *testing.T) {
 	}
 }
 
-func TestParseMail(t *testing.T) {
-	for _, c := range []struct {
-		name, raw, from, subject, text string
-		list, auto                     bool
-	}{
-		{
-			name: "plain", from: "bob@example.com", subject: "Hello", text: "Hi there",
-			raw: "From: Bob <Bob@Example.com>\r\nSubject: Hello\r\nMessage-ID: <1@x>\r\n\r\nHi there\r\n",
-		},
-		{
-			name: "latin-1", from: "bob@example.com", subject: "Café", text: "Crème brûlée",
-			raw: "From: bob@example.com\r\nSubject: =?iso-8859-1?q?Caf=E9?=\r\nContent-Type: text/plain; charset=iso-8859-1\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\nCr=E8me br=FBl=E9e\r\n",
-		},
-		{
-			name: "html only", from: "bob@example.com", subject: "News", text: "*Big* news",
-			raw: "From: bob@example.com\r\nSubject: News\r\nContent-Type: text/html; charset=utf-8\r\n\r\n<html><body><p><b>Big</b> news</p><script>x()</script></body></html>\r\n",
-		},
-		{
-			name: "attachment", from: "bob@example.com", subject: "Report", text: "See attached\n\nAttachments:\n• report.pdf (5 bytes)",
-			raw: "From: bob@example.com\r\nSubject: Report\r\nMIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nSee attached\r\n--b\r\nContent-Type: application/pdf\r\nContent-Disposition: attachment; filename=report.pdf\r\nContent-Transfer-Encoding: base64\r\n\r\naGVsbG8=\r\n--b--\r\n",
-		},
-		{
-			name: "list", from: "list@example.com", subject: "Digest", text: "x", list: true,
-			raw: "From: list@example.com\r\nSubject: Digest\r\nList-Id: <l.example.com>\r\n\r\nx\r\n",
-		},
-		{
-			name: "automated", from: "noreply@example.com", subject: "Receipt", text: "x", auto: true,
-			raw: "From: noreply@example.com\r\nSubject: Receipt\r\nAuto-Submitted: auto-generated\r\n\r\nx\r\n",
-		},
-	} {
-		t.Run(c.name, func(t *testing.T) {
-			in, err := parseMail([]byte(c.raw), 1000)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if in.from != c.from || in.subject != c.subject || in.text != c.text || in.list != c.list || in.auto != c.auto {
-				t.Errorf("got %+v", in)
-			}
-		})
-	}
-	if _, err := parseMail([]byte("Subject: no sender\r\n\r\nx"), 100); err == nil {
-		t.Error("a mail without a sender was accepted")
-	}
-	long, _ := parseMail([]byte("From: a@b.com\r\n\r\n"+strings.Repeat("é", 100)), 51)
-	if !strings.Contains(long.text, "cut") || !strings.HasPrefix(long.text, strings.Repeat("é", 25)+"\n") {
-		t.Errorf("long mail: %q", long.text)
-	}
-}
-
-func FuzzParseMail(f *testing.F) {
-	f.Add([]byte("From: bob@example.com\r\nSubject: x\r\n\r\nbody"))
-	f.Add([]byte("From: a@b.c\r\nContent-Type: multipart/mixed; boundary=z\r\n\r\n--z\r\nContent-Type: text/html\r\n\r\n<p>x\r\n--z--"))
-	f.Fuzz(func(t *testing.T, raw []byte) {
-		in, err := parseMail(raw, 200)
-		if err == nil && (in.from == "" || in.text == "" || len(in.text) > 200+200) {
-			if len(in.text) > 200 && !strings.Contains(in.text, "Attachments") {
-				t.Fatalf("bad result %+v", in)
-			}
-		}
-	})
-}
-
 // memState is a transports.State in memory.
 type memState struct {
 	mu sync.Mutex

@@ -168,9 +168,9 @@ func TestUIDValidityChange(t *testing.T) {
 	if err != nil || raw == nil {
 		t.Fatalf("no INBOX position stored: %v", err)
 	}
-	var cur map[string]uint32
+	var cur map[string]any // other fields (the mailbox) kept as they are
 	_ = json.Unmarshal(raw, &cur)
-	cur["uidvalidity"]++
+	cur["uidvalidity"] = cur["uidvalidity"].(float64) + 1
 	cur["last_uid"] = 0
 	raw, _ = json.Marshal(cur)
 	if err := store.PutState(ctx, "alice@"+serverDomain, gwDomain, "t.inbox", raw); err != nil {

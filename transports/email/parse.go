@@ -1,15 +1,22 @@
 package email
 
 import (
+	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode every charset, not only UTF-8 and ASCII
 	"github.com/emersion/go-message/mail"
+	"github.com/emersion/go-message/textproto"
 	"github.com/inbucket/html2text"
+
+	"passerelle.dev/passerelle/address"
 )
 
 // incoming is a received mail, reduced to what a chat message shows.
@@ -23,107 +30,249 @@ type incoming struct {
 	auto    bool // automated mail
 }
 
-// maxPartBytes bounds how much of one text part is read.
-const maxPartBytes = 1 << 20
+// fetched is what the gateway read of one mail: bounded header fields, its
+// size and structure, and the beginning of its text part.
+type fetched struct {
+	size    int64
+	sender  []byte // From and Sender fields
+	subject []byte // Subject field
+	meta    []byte // ids and list markers
+	plan    mailPlan
+	body    []byte // the start of plan.text, as stored (transfer-encoded)
+}
 
-// parseMail reads a raw mail. Parts it cannot decode are named, not fatal.
-func parseMail(raw []byte, maxBody int) (incoming, error) {
-	r, err := mail.CreateReader(bytes.NewReader(raw))
-	if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-		return incoming{}, fmt.Errorf("email: parse: %w", err)
-	}
-	h := r.Header
+// errNoSender marks a mail whose sender cannot be written to.
+var errNoSender = errors.New("its sender is not a usable address")
+
+// parseHeader fills in from the fetched header fields. A mail without a
+// sender that fits in a JID fails with errNoSender; in still holds what
+// could be read, for the notice.
+func parseHeader(f fetched) (incoming, error) {
 	var in incoming
-	if from, err := h.AddressList("From"); err == nil && len(from) > 0 {
-		in.from, _ = parseAddress(from[0].Address)
+	in.subject = readSubject(f.subject)
+
+	meta := readFields(f.meta, maxMetaHeader)
+	if id, err := meta.MessageID(); err == nil && len(id) <= maxMsgID {
+		in.msgID = id
 	}
-	if in.from == "" {
-		if s, err := h.AddressList("Sender"); err == nil && len(s) > 0 {
-			in.from, _ = parseAddress(s[0].Address)
+	refs, _ := meta.MsgIDList("References")
+	irt, _ := meta.MsgIDList("In-Reply-To")
+	for _, r := range append(refs, irt...) {
+		if r != "" && len(r) <= maxMsgID {
+			in.refs = append(in.refs, r)
 		}
 	}
-	if in.from == "" {
-		return incoming{}, fmt.Errorf("email: no usable sender address")
+	if len(in.refs) > maxRefs {
+		// Keep the root (the thread's id) and the newest.
+		in.refs = append(in.refs[:1], in.refs[len(in.refs)-maxRefs+1:]...)
 	}
-	in.subject, _ = h.Subject()
-	in.subject = cleanHeader(in.subject)
-	in.msgID, _ = h.MessageID()
-	in.refs, _ = h.MsgIDList("References")
-	if irt, _ := h.MsgIDList("In-Reply-To"); len(irt) > 0 {
-		in.refs = append(in.refs, irt...)
-	}
-	in.list = h.Get("List-Id") != "" || h.Get("List-Unsubscribe") != "" || h.Get("List-Post") != ""
-	switch strings.ToLower(strings.TrimSpace(h.Get("Precedence"))) {
+	in.list = meta.Get("List-Id") != "" || meta.Get("List-Unsubscribe") != "" || meta.Get("List-Post") != ""
+	switch strings.ToLower(strings.TrimSpace(meta.Get("Precedence"))) {
 	case "list", "bulk", "junk":
 		in.list = true
 	}
-	if a := strings.ToLower(strings.TrimSpace(h.Get("Auto-Submitted"))); a != "" && a != "no" {
+	if a := strings.ToLower(strings.TrimSpace(meta.Get("Auto-Submitted"))); a != "" && a != "no" {
 		in.auto = true
 	}
-	var plain, html strings.Builder
-	var attachments []string
-	for {
-		p, err := r.NextPart()
-		if err == io.EOF {
-			break
-		}
-		if err != nil && !message.IsUnknownCharset(err) && !message.IsUnknownEncoding(err) {
-			if plain.Len() == 0 && html.Len() == 0 {
-				return incoming{}, fmt.Errorf("email: parse part: %w", err)
+
+	sender := readFields(f.sender, maxSenderHeader)
+	for _, field := range []string{"From", "Sender"} {
+		if list, err := sender.AddressList(field); err == nil && len(list) > 0 {
+			if a, err := parseAddress(list[0].Address); err == nil {
+				if _, err := address.Encode(a); err == nil {
+					in.from = a
+					break
+				}
 			}
-			break
-		}
-		if p == nil {
-			break
-		}
-		switch ph := p.Header.(type) {
-		case *mail.InlineHeader:
-			ct, _, _ := ph.ContentType()
-			body, _ := io.ReadAll(io.LimitReader(p.Body, maxPartBytes))
-			switch ct {
-			case "text/plain", "":
-				plain.Write(body)
-			case "text/html":
-				html.Write(body)
-			default:
-				attachments = append(attachments, fmt.Sprintf("%s (%s)", ct, size(len(body))))
-			}
-		case *mail.AttachmentHeader:
-			name, _ := ph.Filename()
-			if name == "" {
-				name, _, _ = ph.ContentType()
-			}
-			n, _ := io.Copy(io.Discard, p.Body)
-			attachments = append(attachments, fmt.Sprintf("%s (%s)", name, size(int(n))))
 		}
 	}
-	text := strings.TrimSpace(plain.String())
-	if text == "" && html.Len() > 0 {
-		text, err = html2text.FromString(html.String(), html2text.Options{PrettyTables: false})
-		if err != nil {
-			text = "(an HTML mail that could not be converted to text)"
-		}
-		text = strings.TrimSpace(text)
-	}
-	text = strings.ReplaceAll(text, "\r\n", "\n")
-	if len(text) > maxBody {
-		cut := maxBody
-		for cut > 0 && (text[cut]&0xC0) == 0x80 {
-			cut--
-		}
-		text = text[:cut] + "\n[… cut: the mail is longer]"
-	}
-	if len(attachments) > 0 {
-		text += "\n\nAttachments:\n• " + strings.Join(attachments, "\n• ")
-	}
-	in.text = strings.TrimSpace(text)
-	if in.text == "" {
-		in.text = "(empty mail)"
+	if in.from == "" {
+		return in, errNoSender
 	}
 	return in, nil
 }
 
-func size(n int) string {
+// readFields parses header fields fetched with a length limit. When the
+// limit was reached the last field may be cut short, and a cut address or
+// id would be wrong rather than missing: it is dropped.
+func readFields(raw []byte, limit int) mail.Header {
+	if len(raw) >= limit {
+		raw = raw[:lastFieldStart(raw)]
+	}
+	h, _ := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(raw), strings.NewReader("\r\n\r\n"))))
+	return mail.Header{Header: message.Header{Header: h}}
+}
+
+// readSubject reads the fetched Subject field; one cut by the fetch limit
+// is shown cut.
+func readSubject(raw []byte) string {
+	h, _ := textproto.ReadHeader(bufio.NewReader(io.MultiReader(bytes.NewReader(raw), strings.NewReader("\r\n\r\n"))))
+	mh := mail.Header{Header: message.Header{Header: h}}
+	subject, _ := mh.Subject()
+	subject = cutString(cleanHeader(subject), maxSubject-len("…"))
+	if len(raw) >= maxSubjectHeader && !strings.HasSuffix(subject, "…") {
+		subject += "…"
+	}
+	return subject
+}
+
+// lastFieldStart is the offset of the last line that starts a field.
+func lastFieldStart(raw []byte) int {
+	for i := len(raw) - 1; i > 0; i-- {
+		if raw[i-1] == '\n' && raw[i] != ' ' && raw[i] != '\t' {
+			return i
+		}
+	}
+	return 0
+}
+
+// buildIncoming turns a fetched mail into what the chat message shows.
+func buildIncoming(f fetched, maxBody int) (incoming, error) {
+	in, err := parseHeader(f)
+	if err != nil {
+		return in, err
+	}
+	text := ""
+	partial := false
+	if tp := f.plan.text; tp != nil {
+		text = decodeText(f.body, *tp)
+		partial = int64(len(f.body)) < int64(tp.size)
+	}
+	in.text = renderText(text, partial, f, maxBody, maxEscapedText-escapedLen(in.subject)-2*maxMsgID*6)
+	return in, nil
+}
+
+// decodeText decodes the transfer encoding and charset of a text part,
+// and converts HTML to text. A part cut short decodes as far as it goes.
+func decodeText(raw []byte, tp textPart) string {
+	h := message.Header{}
+	ct := "text/plain"
+	if tp.html {
+		ct = "text/html"
+	}
+	params := map[string]string{}
+	if tp.charset != "" {
+		params["charset"] = tp.charset
+	}
+	if v := mime.FormatMediaType(ct, params); v != "" {
+		ct = v
+	}
+	h.Set("Content-Type", ct)
+	h.Set("Content-Transfer-Encoding", tp.encoding)
+	var body []byte
+	if e, err := message.New(h, bytes.NewReader(raw)); e != nil {
+		body, _ = io.ReadAll(e.Body) // what decoded before an error
+	} else if err != nil {
+		body = raw
+	}
+	text := string(body)
+	if tp.html {
+		t, err := html2text.FromString(text, html2text.Options{PrettyTables: false})
+		if err != nil {
+			return "(an HTML mail that could not be converted to text)"
+		}
+		text = t
+	}
+	return cleanText(text)
+}
+
+// cleanText makes text valid UTF-8 with "\n" line ends and no control
+// characters other than tabs and line breaks.
+func cleanText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.Map(func(r rune) rune {
+		switch {
+		case r == '\r':
+			return '\n'
+		case r == '\n' || r == '\t':
+			return r
+		case r < 0x20 || r == 0x7f || r == 0xFFFE || r == 0xFFFF:
+			return -1
+		}
+		return r
+	}, s)
+	return strings.TrimSpace(s)
+}
+
+// renderText is the chat body: the text, cut to maxBody bytes and to
+// budget XML-escaped bytes with a note, then the attachments.
+func renderText(text string, partial bool, f fetched, maxBody, budget int) string {
+	var b strings.Builder
+	att := f.plan.listing()
+	budget -= escapedLen(att) + 200
+	cut, wasCut := cutText(text, maxBody, budget)
+	b.WriteString(cut)
+	if wasCut || partial {
+		note := "[… cut: the mail is longer"
+		if f.size > 0 {
+			note += ", " + size(f.size) + " in all"
+		}
+		b.WriteString("\n" + note + "]")
+	}
+	if att != "" {
+		b.WriteString("\n\n" + att)
+	}
+	out := strings.TrimSpace(b.String())
+	if out == "" {
+		return "(empty mail)"
+	}
+	return out
+}
+
+// cutText cuts s at a character boundary to at most maxBytes bytes and at
+// most maxEscaped bytes once XML-escaped.
+func cutText(s string, maxBytes, maxEscaped int) (string, bool) {
+	n, esc := 0, 0
+	for n < len(s) {
+		r, w := utf8.DecodeRuneInString(s[n:])
+		e := escapedRuneLen(r, w)
+		if n+w > maxBytes || esc+e > maxEscaped {
+			return s[:n], true
+		}
+		n += w
+		esc += e
+	}
+	return s, false
+}
+
+// escapedLen is the length of s as encoding/xml writes it in text.
+func escapedLen(s string) int {
+	n := 0
+	for _, r := range s {
+		n += escapedRuneLen(r, utf8.RuneLen(r))
+	}
+	return n
+}
+
+func escapedRuneLen(r rune, w int) int {
+	switch r {
+	case '\n', '\r':
+		return 6 // &#xA;
+	case '\t', '"', '\'':
+		return 5 // &#x9; &#34;
+	case '&':
+		return 5
+	case '<', '>':
+		return 4
+	}
+	if r == utf8.RuneError && w <= 1 {
+		return 3 // an invalid byte becomes U+FFFD
+	}
+	return w
+}
+
+// cutString cuts s to at most n bytes at a character boundary, marking the cut.
+func cutString(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	cut, _ := cutText(s, n-len("…"), 1<<30)
+	return cut + "…"
+}
+
+// size is a byte count as users read it.
+func size(n int64) string {
 	switch {
 	case n >= 1<<20:
 		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))

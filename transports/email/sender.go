@@ -3,6 +3,8 @@ package email
 import (
 	"errors"
 	"net/textproto"
+	"runtime/debug"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-smtp"
@@ -15,9 +17,27 @@ import (
 func (s *Session) sendLoop() {
 	defer s.wg.Done()
 	for om := range s.out {
-		s.sendOne(om.m)
+		s.sendSafely(om.m)
 	}
 }
+
+// sendSafely sends one mail; a panic costs that mail only, which comes
+// back to the user as failed.
+func (s *Session) sendSafely(m transports.Message) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("email: panic while sending a mail", "to", m.To, "panic", r, "stack", string(debug.Stack()))
+			s.fail(m, transports.Errorf(transports.Internal, "the mail could not be sent (internal error)"))
+		}
+	}()
+	if hook := testHookSend.Load(); hook != nil {
+		(*hook)(m)
+	}
+	s.sendOne(m)
+}
+
+// testHookSend, if set (by tests), runs before each mail is sent.
+var testHookSend atomic.Pointer[func(transports.Message)]
 
 // sendOne sends one mail, retrying temporary failures; a permanent failure,
 // or the last temporary one, comes back to the user on that message.

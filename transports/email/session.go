@@ -44,6 +44,12 @@ type Session struct {
 	skipLists bool // the user's filters, defaulting to the config's
 	skipAuto  bool
 
+	// Owned by the watcher goroutine.
+	regStart     cursor         // the INBOX position registration saw
+	careful      bool           // a fetch failed: fetch one mail at a time
+	fetchFails   map[uint64]int // failed fetches per mail (UIDVALIDITY, UID)
+	deliverFails map[uint64]int // refused deliveries per mail
+
 	mu        sync.Mutex
 	closed    bool
 	watched   map[string]bool
@@ -73,6 +79,9 @@ func newSession(t *Transport, acct account, req transports.LoginRequest, log *sl
 		wake:        make(chan struct{}, 1),
 		watched:     make(map[string]bool),
 	}
+	s.regStart = parseStart(req.Values[fieldInboxStart])
+	s.fetchFails = make(map[uint64]int)
+	s.deliverFails = make(map[uint64]int)
 	for _, c := range req.Contacts {
 		s.watched[c] = true
 	}

@@ -1,11 +1,12 @@
 package email
 
 import (
-	"context"
-	"encoding/json"
+	"cmp"
 	"errors"
 	"fmt"
+	"runtime/debug"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/emersion/go-imap/v2"
@@ -15,18 +16,8 @@ import (
 	"passerelle.dev/passerelle/transports"
 )
 
-// cursorKey is the state key of the INBOX position.
-const cursorKey = "inbox"
-
 // fetchChunk is how many mails are fetched per round trip.
 const fetchChunk = 20
-
-// cursor is the durable position in the INBOX: every mail up to Last (in
-// the mailbox generation Validity) was handed to the XMPP server.
-type cursor struct {
-	Validity uint32 `json:"uidvalidity"`
-	Last     uint32 `json:"last_uid"`
-}
 
 var errNotDelivered = errors.New("email: the gateway did not take the mail")
 
@@ -52,7 +43,7 @@ func (s *Session) watchLoop(c *imapclient.Client) {
 				continue
 			}
 		}
-		err := s.watch(c, func() { failures = 0 })
+		err := s.watchSafely(c, func() { failures = 0 })
 		c.Close()
 		c = nil
 		if s.watchCtx.Err() != nil {
@@ -77,6 +68,21 @@ func (s *Session) sleep(failures int) bool {
 	}
 }
 
+// watchSafely is watch with a panic turned into a lost connection: the
+// watcher reconnects after the usual wait, fetching one mail at a time.
+// (Panics while fetching or handling one mail cost that mail: see
+// fetchMeta and handleMail.)
+func (s *Session) watchSafely(c *imapclient.Client, connected func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("email: panic in the mailbox watcher", "panic", r, "stack", string(debug.Stack()))
+			s.careful = true
+			err = fmt.Errorf("internal error: %v", r)
+		}
+	}()
+	return s.watch(c, connected)
+}
+
 // watch follows the INBOX on one connection until it fails or the session
 // ends.
 func (s *Session) watch(c *imapclient.Client, connected func()) error {
@@ -99,16 +105,32 @@ func (s *Session) watch(c *imapclient.Client, connected func()) error {
 }
 
 // syncCursor selects INBOX and returns the stored position in it. With
-// none stored yet (the first login) or for another mailbox generation, the
-// position starts after the mail already there.
+// none stored yet (the first login), the position is the one registration
+// saw, else after the mail already there; a position in another mailbox
+// generation starts after the mail already there.
 func (s *Session) syncCursor(c *imapclient.Client) (cursor, error) {
 	sel, err := c.Select("INBOX", &imap.SelectOptions{ReadOnly: true}).Wait()
 	if err != nil {
 		return cursor{}, fmt.Errorf("select INBOX: %w", err)
 	}
 	cur, err := s.loadCursor()
-	if err != nil || cur.Validity == sel.UIDValidity {
+	if err != nil {
 		return cur, err
+	}
+	key := s.acct.mailboxKey()
+	if cur.Mailbox != "" && cur.Mailbox != key {
+		// The registration moved to another mailbox.
+		cur = cursor{}
+	}
+	if cur.Validity == 0 && s.regStart.Validity == sel.UIDValidity && s.regStart.Mailbox == key {
+		return s.regStart, s.saveCursor(s.regStart)
+	}
+	if cur.Validity == sel.UIDValidity {
+		if cur.Mailbox == "" {
+			cur.Mailbox = key
+			return cur, s.saveCursor(cur)
+		}
+		return cur, nil
 	}
 	last, err := lastUID(c, sel)
 	if err != nil {
@@ -120,7 +142,7 @@ func (s *Session) syncCursor(c *imapclient.Client) (cursor, error) {
 		s.log.Warn("email: UIDVALIDITY changed; skipping the mail already there", "old", cur.Validity, "new", sel.UIDValidity, "last_uid", last)
 		s.deliver(transports.Message{Type: transports.Chat, Body: "Your mailbox was renumbered by the mail server (UIDVALIDITY changed). Mail that was already there is not delivered again; new mail arrives as before."})
 	}
-	cur = cursor{Validity: sel.UIDValidity, Last: last}
+	cur = cursor{Validity: sel.UIDValidity, Last: last, Mailbox: key}
 	return cur, s.saveCursor(cur)
 }
 
@@ -176,7 +198,8 @@ func (s *Session) waitForMail(c *imapclient.Client, canIdle bool) error {
 }
 
 // catchUp delivers every mail after the cursor, in UID order, advancing
-// the cursor durably after each one is in the XMPP server's hands.
+// the cursor durably after each one is in the XMPP server's hands or was
+// skipped with a notice to the user.
 func (s *Session) catchUp(c *imapclient.Client, cur *cursor) error {
 	res, err := c.UIDSearch(&imap.SearchCriteria{UID: []imap.UIDSet{{imap.UIDRange{Start: imap.UID(cur.Last + 1), Stop: 0}}}}, nil).Wait()
 	if err != nil {
@@ -192,98 +215,182 @@ func (s *Session) catchUp(c *imapclient.Client, cur *cursor) error {
 	if len(uids) > 0 {
 		s.log.Debug("email: new mail", "count", len(uids), "after_uid", cur.Last)
 	}
-	section := &imap.FetchItemBodySection{Peek: true}
+	advance := func(uid uint32) error {
+		cur.Last = uid
+		return s.saveCursor(*cur)
+	}
 	for len(uids) > 0 {
-		chunk := uids[:min(len(uids), fetchChunk)]
-		uids = uids[len(chunk):]
-		msgs, err := c.Fetch(imap.UIDSetNum(chunk...), &imap.FetchOptions{UID: true, BodySection: []*imap.FetchItemBodySection{section}}).Collect()
-		if err != nil {
-			return fmt.Errorf("fetch: %w", err)
+		n := fetchChunk
+		if s.careful {
+			n = 1 // after a failed fetch: find the mail that fails
 		}
-		slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return int(a.UID) - int(b.UID) })
+		chunk := uids[:min(len(uids), n)]
+		uids = uids[len(chunk):]
+		if len(chunk) == 1 && s.fetchFails[s.strikeKey(cur.Validity, chunk[0])] >= maxStrikes {
+			// This mail failed every time it was fetched.
+			if !s.skipMail(cur.Validity, uint32(chunk[0]), "", "it could not be fetched from the mail server") {
+				return errNotDelivered
+			}
+			if err := advance(uint32(chunk[0])); err != nil {
+				return err
+			}
+			continue
+		}
+		msgs, err := s.fetchMeta(c, chunk)
+		if err != nil {
+			if len(chunk) == 1 {
+				s.strike(s.fetchFails, cur.Validity, chunk[0])
+			}
+			s.careful = true
+			return err
+		}
+		slices.SortFunc(msgs, func(a, b *imapclient.FetchMessageBuffer) int { return cmp.Compare(a.UID, b.UID) })
 		for _, m := range msgs {
 			if uint32(m.UID) <= cur.Last {
 				continue
 			}
-			if !s.handleMail(cur.Validity, uint32(m.UID), m.FindBodySection(section)) {
-				return errNotDelivered
+			if err := s.handleMail(c, cur.Validity, m); err != nil {
+				return err
 			}
-			cur.Last = uint32(m.UID)
-			if err := s.saveCursor(*cur); err != nil {
+			if err := advance(uint32(m.UID)); err != nil {
 				return err
 			}
 		}
 		// Mails expunged between the search and the fetch are passed over.
 		if last := uint32(chunk[len(chunk)-1]); last > cur.Last {
-			cur.Last = last
-			if err := s.saveCursor(*cur); err != nil {
+			if err := advance(last); err != nil {
 				return err
 			}
 		}
 	}
+	s.careful = false
 	return nil
 }
 
-// handleMail delivers one mail as a chat message; false means the gateway
-// did not take it and it must be tried again. A mail that cannot be read or
-// is filtered out counts as handled.
-func (s *Session) handleMail(validity, uid uint32, raw []byte) bool {
-	in, err := parseMail(raw, s.t.cfg.MaxBody)
+// handleMail delivers one mail as a chat message, or skips it with a
+// notice; an error means it must be tried again (the connection failed, or
+// the gateway did not take the mail nor the notice). A mail filtered out
+// counts as handled. A panic costs this mail only.
+func (s *Session) handleMail(c *imapclient.Client, validity uint32, m *imapclient.FetchMessageBuffer) (err error) {
+	uid := uint32(m.UID)
+	defer func() {
+		if r := recover(); r != nil {
+			s.log.Error("email: panic while handling a mail", "uid", uid, "panic", r, "stack", string(debug.Stack()))
+			err = nil
+			if !s.skipMail(validity, uid, subjectOf(m), "the gateway failed on it (an internal error)") {
+				err = errNotDelivered
+			}
+		}
+	}()
+	f := fetchedOf(m)
+	if tp := f.plan.text; tp != nil {
+		if f.body, err = fetchText(c, m.UID, *tp, s.t.cfg.MaxBody); err != nil {
+			s.strike(s.fetchFails, validity, m.UID)
+			s.careful = true
+			return err
+		}
+	}
+	in, err := buildIncoming(f, s.t.cfg.MaxBody)
+	if hook := testHookMail.Load(); hook != nil {
+		(*hook)(in.subject)
+	}
 	if err != nil {
-		s.log.Warn("email: unreadable mail skipped", "uid", uid, "err", err)
-		return true
+		if !s.skipMail(validity, uid, in.subject, err.Error()) {
+			return errNotDelivered
+		}
+		return nil
 	}
 	if (in.list && s.skipLists) || (in.auto && s.skipAuto) {
 		s.log.Debug("email: mail filtered out", "uid", uid, "list", in.list, "automated", in.auto)
-		return true
+		return nil
 	}
 	thread := s.thr.threadOf(s.watchCtx, in.msgID, in.refs)
-	m := transports.Message{
+	msg := transports.Message{
 		From:    in.from,
 		ID:      fmt.Sprintf("mail-%d-%d", validity, uid), // the same on a redelivery, so clients can tell
 		Type:    transports.Chat,
 		Subject: in.subject,
 		Body:    in.text,
-		Thread:  thread,
+		Thread:  cutString(thread, maxMsgID),
 	}
 	// Record the thread first: the user may answer as soon as the message
 	// shows, and the answer must refer to this mail.
-	if err := s.thr.add(s.watchCtx, thread, in.msgID, in.subject); err != nil {
+	if err := s.thr.add(s.watchCtx, msg.Thread, in.msgID, in.subject); err != nil {
 		s.log.Warn("email: cannot record the thread", "err", err)
 	}
-	return s.deliver(m)
-}
-
-func (s *Session) loadCursor() (cursor, error) {
-	var cur cursor
-	if s.st == nil {
-		return cur, nil
-	}
-	ctx, cancel := context.WithTimeout(s.watchCtx, 10*time.Second)
-	defer cancel()
-	raw, err := s.st.Get(ctx, cursorKey)
-	if err != nil {
-		return cur, fmt.Errorf("email: read the INBOX position: %w", err)
-	}
-	if raw != nil {
-		if err := json.Unmarshal(raw, &cur); err != nil {
-			return cursor{}, fmt.Errorf("email: INBOX position unreadable: %w", err)
-		}
-	}
-	return cur, nil
-}
-
-func (s *Session) saveCursor(cur cursor) error {
-	if s.st == nil {
+	if s.deliver(msg) {
+		s.forget(validity, m.UID)
 		return nil
 	}
-	raw, _ := json.Marshal(cur)
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	if err := s.st.Put(ctx, cursorKey, raw); err != nil {
-		return fmt.Errorf("email: save the INBOX position: %w", err)
+	if s.watchCtx.Err() != nil {
+		return errNotDelivered
 	}
-	return nil
+	// The gateway refused the mail. Either it is down, and the notice
+	// below fails as well, or this mail is what it cannot take: after a
+	// few tries, skip it if the notice gets through.
+	if s.strike(s.deliverFails, validity, m.UID) >= maxStrikes {
+		// Once more first, in case the gateway just came back.
+		if s.deliver(msg) {
+			s.forget(validity, m.UID)
+			return nil
+		}
+		if s.skipMail(validity, uid, in.subject, "the chat server did not take it") {
+			return nil
+		}
+	}
+	return errNotDelivered
+}
+
+// testHookMail, if set (by tests), runs on every mail after it is parsed.
+var testHookMail atomic.Pointer[func(subject string)]
+
+// skipMail tells the user that a mail is not shown in chat, naming it by
+// UID and subject; true means the notice was delivered, so the position
+// may move past the mail.
+func (s *Session) skipMail(validity, uid uint32, subject, why string) bool {
+	text := fmt.Sprintf("A mail could not be shown here and was skipped (UID %d", uid)
+	if subject != "" {
+		text += ", subject “" + cutString(subject, 100) + "”"
+	}
+	text += "): " + why + ". It is still in your mailbox."
+	ok := s.deliver(transports.Message{
+		ID:   fmt.Sprintf("mail-%d-%d-skipped", validity, uid),
+		Type: transports.Chat,
+		Body: text,
+	})
+	if ok {
+		s.log.Warn("email: mail skipped", "uid", uid, "why", why)
+		s.forget(validity, imap.UID(uid))
+	}
+	return ok
+}
+
+// subjectOf is the subject of a fetched mail, for notices; never panics.
+func subjectOf(m *imapclient.FetchMessageBuffer) (subject string) {
+	defer func() {
+		if recover() != nil {
+			subject = ""
+		}
+	}()
+	return readSubject(m.FindBodySection(secSubject))
+}
+
+func (s *Session) strikeKey(validity uint32, uid imap.UID) uint64 {
+	return uint64(validity)<<32 | uint64(uid)
+}
+
+// strike counts a failure of one mail in fails and returns the count.
+func (s *Session) strike(fails map[uint64]int, validity uint32, uid imap.UID) int {
+	k := s.strikeKey(validity, uid)
+	fails[k]++
+	return fails[k]
+}
+
+// forget drops the failures of a mail that was handled.
+func (s *Session) forget(validity uint32, uid imap.UID) {
+	k := s.strikeKey(validity, uid)
+	delete(s.fetchFails, k)
+	delete(s.deliverFails, k)
 }
 
 // errText is an error as users may see it.

@@ -97,14 +97,20 @@ func validNick(n string) bool {
 	return true
 }
 
-// validChannel rejects what would break the IRC line: space, comma, BELL,
-// CR, LF and NUL (RFC 2812 §1.3), and colons that could start a trailing
-// parameter.
+// validChannel rejects what would break the IRC line or an address: space,
+// comma and control characters (RFC 2812 §1.3 names BELL, CR, LF and NUL),
+// colons that could start a trailing parameter, and "@" and "%", which
+// separate an address's parts.
 func validChannel(c string) bool {
 	if len(c) < 2 || len(c) > maxChannelLen {
 		return false
 	}
-	return !strings.ContainsAny(c, " ,\x07\r\n\x00:")
+	for i := 0; i < len(c); i++ {
+		if b := c[i]; b <= ' ' || b == 0x7f || b == ',' || b == ':' || b == '@' || b == '%' {
+			return false
+		}
+	}
+	return true
 }
 
 func validNetwork(n string) bool {

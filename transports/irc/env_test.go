@@ -12,6 +12,7 @@ import (
 
 	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/internal/gwtest"
+	"passerelle.dev/passerelle/internal/hostileirc"
 	"passerelle.dev/passerelle/internal/irctest"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
@@ -25,6 +26,7 @@ const (
 	gwSecret     = "irc-secret"
 	network      = "irc.test"
 	network2     = "irc2.test"
+	badNetwork   = "hostile.test"
 	wait         = 10 * time.Second
 )
 
@@ -35,8 +37,9 @@ type env struct {
 	xmpp   *testserver.XMPP
 	irc    *testserver.Ngircd
 	irc2   *testserver.Inspircd
-	proxy  *testserver.Proxy // between the gateway and Prosody, with proxy set
-	gw     *gwtest.Gateway   // the running gateway
+	bad    *hostileirc.Server // the scripted network hostile.test, with hostile set
+	proxy  *testserver.Proxy  // between the gateway and Prosody, with proxy set
+	gw     *gwtest.Gateway    // the running gateway
 	dbPath string
 	stop   func()
 	logs   *testserver.SyncBuffer
@@ -56,6 +59,8 @@ type envOptions struct {
 	// proxy puts a testserver.Proxy, which can cut the component link,
 	// between the gateway and Prosody.
 	proxy bool
+	// hostile adds the network hostile.test, a scripted server.
+	hostile *hostileirc.Config
 }
 
 func newEnv(t *testing.T, opts ...envOptions) *env {
@@ -67,6 +72,9 @@ func newEnv(t *testing.T, opts ...envOptions) *env {
 	e.irc = testserver.StartNgircd(t, testserver.NgircdConfig{ServerName: network, TLS: e.opts.tls})
 	if e.opts.second {
 		e.irc2 = testserver.StartInspircd(t, testserver.InspircdConfig{ServerName: network2})
+	}
+	if e.opts.hostile != nil {
+		e.bad = hostileirc.Start(t, *e.opts.hostile)
 	}
 	e.xmpp = testserver.StartXMPP(t, testserver.XMPPConfig{
 		Domain:     serverDomain,
@@ -106,6 +114,10 @@ func (e *env) start() {
 	if e.irc2 != nil {
 		off := false
 		nets[network2] = irc.NetworkConfig{Host: "127.0.0.1", Port: e.irc2.Port(), TLS: &off}
+	}
+	if e.bad != nil {
+		off := false
+		nets[badNetwork] = irc.NetworkConfig{Host: "127.0.0.1", Port: e.bad.Port(), TLS: &off}
 	}
 	poll := 300 * time.Millisecond
 	if e.opts.slowPoll {

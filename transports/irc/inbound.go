@@ -1,6 +1,7 @@
 package irc
 
 import (
+	"fmt"
 	"strings"
 
 	"github.com/lrstanley/girc"
@@ -11,6 +12,9 @@ import (
 // handle translates one line from the server. It runs in the session's
 // loop, in the order the server sent the lines.
 func (n *network) handle(e girc.Event) {
+	if !n.vet(&e) {
+		return
+	}
 	p := e.Params
 	arg := func(i int) string {
 		if i < len(p) {
@@ -20,7 +24,9 @@ func (n *network) handle(e girc.Event) {
 	}
 	switch e.Command {
 	case girc.RPL_WELCOME:
-		n.registered(arg(0))
+		if n.state != stateRegistered { // once: a repeated welcome would redo it all
+			n.registered(arg(0))
+		}
 	case girc.RPL_ISUPPORT:
 		if len(p) > 2 {
 			n.support.parse(p[1 : len(p)-1])
@@ -54,6 +60,9 @@ func (n *network) handle(e girc.Event) {
 	case girc.RPL_TOPICWHOTIME:
 		if ch := n.channels[casefold(arg(1))]; ch != nil {
 			ch.topicBy, _, _ = strings.Cut(arg(2), "!")
+			if !validWireNick(ch.topicBy) {
+				ch.topicBy = ""
+			}
 		}
 	case girc.RPL_NAMREPLY:
 		n.onNames(arg(2), arg(3))
@@ -66,9 +75,15 @@ func (n *network) handle(e girc.Event) {
 	case girc.RPL_ISON:
 		n.onISON(strings.Fields(arg(1)))
 	case girc.RPL_MONONLINE, girc.RPL_MONOFFLINE:
+		watched := map[string]bool{}
+		for _, nick := range n.watchedNicks() {
+			watched[nick] = true
+		}
 		for _, t := range strings.Split(arg(1), ",") {
 			nick, _, _ := strings.Cut(t, "!")
-			n.setOnline(nick, e.Command == girc.RPL_MONONLINE)
+			if watched[casefold(nick)] {
+				n.setOnline(nick, e.Command == girc.RPL_MONONLINE)
+			}
 		}
 	case girc.ERR_NICKNAMEINUSE, girc.ERR_ERRONEUSNICKNAME, girc.ERR_NICKCOLLISION, girc.ERR_UNAVAILRESOURCE:
 		n.onNickError(e.Command, arg(1), e.Last())
@@ -84,7 +99,9 @@ func (n *network) handle(e girc.Event) {
 			n.sendFailed(ch, transports.Errorf(transports.Forbidden, "%s: %s", arg(1), e.Last()))
 		}
 	case girc.ERROR:
-		n.s.log.Info("irc: server error", "network", n.name, "text", e.Last())
+		if n.firstTime("ERROR") { // once per connection: the log is no flood target
+			n.s.log.Info("irc: server error", "network", n.name, "text", e.Last())
+		}
 	}
 }
 
@@ -116,15 +133,24 @@ func (n *network) onJoin(src *girc.Source, name string) {
 	ch := n.channels[key]
 	if n.isMe(src) {
 		if ch == nil {
-			// Not (or no longer) wanted, as after a forced join.
-			_ = n.send(girc.PART, name)
+			// Not (or no longer) wanted, as after a forced join: part,
+			// up to a bound, else ignore the channel.
+			if n.guards.forcedParts < maxForcedParts {
+				n.guards.forcedParts++
+				_ = n.send(girc.PART, name)
+			}
 			return
 		}
 		ch.names = map[string]*member{}
+		ch.truncated = false
 		_ = n.send(girc.MODE, name)
 		return
 	}
 	if ch == nil || !ch.joined || src == nil {
+		return
+	}
+	if _, known := ch.members[casefold(src.Name)]; !known && len(ch.members) >= n.s.t.cfg.MaxChannelMembers {
+		ch.truncated = true
 		return
 	}
 	m := &member{nick: src.Name}
@@ -139,9 +165,15 @@ func (n *network) onNames(name, list string) {
 	}
 	for _, entry := range strings.Fields(list) {
 		prefixes, nick := n.support.splitPrefixes(entry)
-		if nick != "" {
-			ch.names[casefold(nick)] = &member{nick: nick, prefixes: prefixes}
+		if !validWireNick(nick) {
+			n.dropped(dropNick)
+			continue
 		}
+		if len(ch.names) >= n.s.t.cfg.MaxChannelMembers {
+			ch.truncated = true
+			return
+		}
+		ch.names[casefold(nick)] = &member{nick: nick, prefixes: prefixes}
 	}
 }
 
@@ -156,6 +188,9 @@ func (n *network) onEndOfNames(name string) {
 	}
 	ch.joining, ch.joined = false, true
 	n.s.deliver(n.roomJoined(ch))
+	if ch.truncated {
+		n.roomNote(ch, fmt.Sprintf("%s has more members than this gateway lists (%d): the others are not shown.", ch.name, n.s.t.cfg.MaxChannelMembers))
+	}
 }
 
 // roomJoined describes a joined channel for the gateway.
@@ -338,12 +373,15 @@ func (n *network) onMessage(e girc.Event) {
 	target, text := e.Params[0], e.Last()
 	if ctcp := girc.DecodeCTCP(&e); ctcp != nil {
 		if ctcp.Command != girc.CTCP_ACTION {
-			return // girc answers VERSION, PING and the like
+			if ctcp.Reply || e.Command != girc.PRIVMSG || isChannel(target, n.support.chanTypes) || n.fromServer(e.Source) {
+				return
+			}
+			n.answerCTCP(e.Source.Name, ctcp)
+			return
 		}
 		text = "/me " + ctcp.Text
 	}
-	fromServer := e.Source.Ident == "" && e.Source.Host == "" && (strings.Contains(e.Source.Name, ".") || n.state != stateRegistered)
-	if fromServer {
+	if n.fromServer(e.Source) {
 		if n.state == stateRegistered {
 			n.notice(text)
 		}

@@ -15,6 +15,7 @@ import (
 
 	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/netguard"
 )
 
 // Config is the transport's part of the gateway configuration.
@@ -25,8 +26,18 @@ type Config struct {
 	// Networks holds per-network connection settings, by network name.
 	Networks map[string]NetworkConfig `toml:"networks"`
 	// AnyNetwork lets users reach networks that are not listed, with TLS on
-	// port 6697.
+	// port 6697. Their addresses must be public: loopback, private,
+	// link-local and other special ranges are refused unless listed in
+	// AllowAddresses.
 	AnyNetwork bool `toml:"any_network"`
+	// AllowAddresses lists addresses and ranges ("10.1.2.3",
+	// "10.0.0.0/8") that networks reached through any_network may have
+	// although they are not public. Listed networks are trusted as they
+	// are.
+	AllowAddresses []string `toml:"allow_addresses"`
+	// MaxChannelMembers bounds the members listed for one channel
+	// (default 5000); the others are not shown, and the user is told.
+	MaxChannelMembers int `toml:"max_channel_members"`
 	// NickSuffix is appended to a nickname taken at connection time (default
 	// "_").
 	NickSuffix string `toml:"nick_suffix"`
@@ -55,14 +66,19 @@ type NetworkConfig struct {
 	CAFile string `toml:"ca_file"`
 	// ServerName overrides the name checked in the server's certificate.
 	ServerName string `toml:"server_name"`
+	// AllowPlaintextSASL lets a SASL password go to this network over a
+	// connection without TLS; by default it is not sent, and the user is
+	// not connected.
+	AllowPlaintextSASL bool `toml:"allow_plaintext_sasl"`
 
 	tlsConfig *tls.Config
 }
 
 // Transport is the IRC transport.
 type Transport struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	guard netguard.Policy // for networks reached through any_network
 }
 
 // New checks cfg and returns the transport.
@@ -115,7 +131,14 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 	if cfg.PresenceInterval.Duration <= 0 {
 		cfg.PresenceInterval.Duration = time.Minute
 	}
-	return &Transport{cfg: cfg, log: log}, nil
+	if cfg.MaxChannelMembers <= 0 {
+		cfg.MaxChannelMembers = defaultMaxMembers
+	}
+	allow, err := netguard.ParsePrefixes(cfg.AllowAddresses)
+	if err != nil {
+		return nil, fmt.Errorf("irc: allow_addresses: %w", err)
+	}
+	return &Transport{cfg: cfg, log: log, guard: netguard.Policy{Allow: allow}}, nil
 }
 
 func (n *NetworkConfig) prepare(name string) error {
@@ -163,6 +186,12 @@ func (t *Transport) network(name string) NetworkConfig {
 	return n
 }
 
+// listed reports whether the admin configured the network.
+func (t *Transport) listed(name string) bool {
+	_, ok := t.cfg.Networks[name]
+	return ok
+}
+
 func (t *Transport) networkAllowed(name string) bool {
 	_, ok := t.cfg.Networks[name]
 	return ok || t.cfg.AnyNetwork
@@ -176,7 +205,8 @@ func (t *Transport) Info() transports.Info {
 		Instructions: "Choose the nickname you will have on IRC. Give a password only if your nickname is registered with the network's services (SASL).",
 		Fields: []transports.Field{
 			{Name: fieldNick, Label: "Nickname", Kind: transports.Text, Required: true},
-			{Name: fieldPassword, Label: "SASL password (optional)", Kind: transports.Secret},
+			{Name: fieldPassword, Label: "SASL password (optional)", Kind: transports.Secret, BoundTo: []string{fieldSASLNetwork}},
+			{Name: fieldSASLNetwork, Label: "Network of the SASL password", Desc: "The only network the password is sent to" + t.saslNetworkHint() + ". Changing it drops the stored password: enter it again.", Kind: transports.Text},
 			{Name: fieldUsername, Label: "Username (optional)", Desc: "The IRC user name and SASL account; defaults to the nickname.", Kind: transports.Text},
 			{Name: fieldRealname, Label: "Real name (optional)", Kind: transports.Text, Default: t.cfg.Realname},
 			{Name: transports.FieldKeepRooms, Label: "Stay in rooms while offline", Desc: "Keep your channels joined on IRC while you are offline in XMPP, as a bouncer does.", Kind: transports.Bool, Default: "false"},
@@ -197,6 +227,7 @@ const (
 	fieldUsername     = "username"
 	fieldRealname     = "realname"
 	fieldNetworkNicks = "network_nicks"
+	fieldSASLNetwork  = "sasl_network"
 )
 
 // ParseAddress implements transports.Transport.
@@ -212,6 +243,15 @@ func (t *Transport) ParseAddress(addr string) (string, error) {
 func (t *Transport) IsRoom(addr string) bool {
 	a, err := t.parseAddress(addr)
 	return err == nil && isChannel(a.target, defaultChanTypes)
+}
+
+// Scope implements transports.Scoper: the network of an address.
+func (t *Transport) Scope(addr string) string {
+	a, err := t.parseAddress(addr)
+	if err != nil {
+		return ""
+	}
+	return a.network
 }
 
 // Register implements transports.Transport. IRC has no account to prove
@@ -232,6 +272,9 @@ func (t *Transport) Register(_ context.Context, req transports.RegisterRequest) 
 		return nil, transports.Errorf(transports.BadRequest, "line breaks are not allowed")
 	}
 	if _, err := t.networkNicks(v[fieldNetworkNicks]); err != nil {
+		return nil, err
+	}
+	if err := t.bindSASL(v, req.Previous); err != nil {
 		return nil, err
 	}
 	return v, nil

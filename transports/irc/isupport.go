@@ -21,26 +21,54 @@ func defaultISupport() isupport {
 	return isupport{chanTypes: "#&", prefixModes: "ov", prefixChars: "@+", listModes: "beI", paramModes: "k", setModes: "l"}
 }
 
-// parse reads the tokens of one 005 line.
+// parse reads the tokens of one 005 line. Values that would let a nick
+// pass for a channel, or eat a nick's letters as prefixes, are ignored:
+// channel types and prefixes must be among the usual symbols, modes
+// letters.
 func (is *isupport) parse(tokens []string) {
 	for _, tok := range tokens {
 		key, val, _ := strings.Cut(tok, "=")
 		switch key {
 		case "CHANTYPES":
-			is.chanTypes = val
+			if val != "" && only(val, defaultChanTypes) {
+				is.chanTypes = val
+			}
 		case "PREFIX":
-			if modes, chars, ok := strings.Cut(strings.TrimPrefix(val, "("), ")"); ok && len(modes) == len(chars) {
+			if modes, chars, ok := strings.Cut(strings.TrimPrefix(val, "("), ")"); ok && len(modes) == len(chars) &&
+				len(modes) <= len(prefixSymbols) && only(chars, prefixSymbols) && letters(modes) {
 				is.prefixModes, is.prefixChars = modes, chars
 			}
 		case "CHANMODES":
 			parts := strings.Split(val, ",")
-			if len(parts) >= 3 {
+			if len(parts) >= 3 && letters(parts[0]+parts[1]+parts[2]) && len(parts[0]+parts[1]+parts[2]) <= 52 {
 				is.listModes, is.paramModes, is.setModes = parts[0], parts[1], parts[2]
 			}
 		case "MONITOR":
 			is.monitor = true
 		}
 	}
+}
+
+// prefixSymbols are the member prefixes servers use.
+const prefixSymbols = "~&@%+!.*"
+
+// only reports whether every byte of s is in set.
+func only(s, set string) bool {
+	for i := 0; i < len(s); i++ {
+		if strings.IndexByte(set, s[i]) < 0 {
+			return false
+		}
+	}
+	return true
+}
+
+func letters(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
 // splitPrefixes separates the prefixes of a NAMES entry from the nick.

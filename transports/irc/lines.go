@@ -18,11 +18,18 @@ const maxLines = 40
 // NICKLEN and the like): a longer line girc cuts again itself, with a word
 // splitter that made two IRC lines of each of ours and allocated some 70 KB
 // per message.
+//
+// The budget never goes below minBudget, whatever the numbers: a server
+// that announced NICKLEN=30 USERLEN=18 HOSTLEN=441 once left girc 17 bytes
+// per event and the split no room at all.
 func lineBudget(target string, maxEvent int) int {
 	budget := 512 - len("PRIVMSG  :\r\n") - len(target) - 100
 	// girc sends an event whole only while it is shorter than maxEvent.
-	return min(budget, maxEvent-len("PRIVMSG  :")-len(target)-1)
+	return max(minBudget, min(budget, maxEvent-len("PRIVMSG  :")-len(target)-1))
 }
+
+// minBudget is the least text per line, whatever the server announces.
+const minBudget = 64
 
 // sanitizeLine makes s safe as one IRC parameter: line breaks become
 // spaces, NUL and the CTCP marker go.
@@ -40,16 +47,21 @@ func sanitizeLine(s string) string {
 
 // splitMessage turns a message body into IRC lines: one per line of text
 // (blank lines dropped), each cut under budget bytes on a UTF-8 boundary,
-// preferably at a space.
+// preferably at a space. It stops after maxLines+1 lines: the caller cuts
+// what is beyond maxLines.
 func splitMessage(body string, budget int) []string {
 	var out []string
+	budget = max(budget, 1)
 	body = strings.ReplaceAll(body, "\r\n", "\n")
 	for _, line := range strings.FieldsFunc(body, func(r rune) bool { return r == '\n' || r == '\r' }) {
 		line = sanitizeLine(line)
-		for len(line) > budget {
+		for len(line) > budget && len(out) <= maxLines {
 			cut := cutPoint(line, budget)
 			out = append(out, strings.TrimRight(line[:cut], " "))
 			line = strings.TrimLeft(line[cut:], " ")
+		}
+		if len(out) > maxLines {
+			return out
 		}
 		if strings.TrimSpace(line) != "" {
 			out = append(out, line)

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -13,6 +14,7 @@ import (
 
 	"passerelle.dev/passerelle/internal/backoff"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/netguard"
 )
 
 // Events from a connection, tagged with its generation so that a late event
@@ -74,14 +76,20 @@ type network struct {
 	retry    *time.Timer
 	poller   *time.Timer
 	failures int
-	closing  bool // we are quitting on purpose
-	refused  bool // the network refused the login: no reconnection
+	// violations counts the connections ended by a line that never ended;
+	// unlike failures, a welcome does not reset it.
+	violations int
+	closing    bool  // we are quitting on purpose
+	refused    bool  // the network refused the login: no reconnection
+	refusal    error // why, for what the user asks of the network afterwards
 
 	wantNick   string
 	nick       string
+	sasl       bool // this connection authenticates with SASL
 	saslOK     bool
 	saslFailed bool
 	support    isupport
+	guards     guards // bounds on what the server makes this connection do
 
 	channels map[string]*channel
 	queued   []transports.Message
@@ -121,6 +129,13 @@ func (n *network) connect() {
 		return
 	}
 	n.stopRetry()
+	useSASL, refusal := n.saslFor()
+	if refusal != "" {
+		n.s.log.Warn("irc: not sending the SASL password in clear", "network", n.name)
+		n.notice(refusal)
+		n.refuse(refusal, transports.NotAuthorized)
+		return
+	}
 	n.gen++
 	gen := n.gen
 	user := n.s.values[fieldUsername]
@@ -140,8 +155,9 @@ func (n *network) connect() {
 		Nick:       n.wantNick,
 		User:       user,
 		Name:       real,
-		SSL:        *n.cfg.TLS,
-		AllowFlood: true, // outQueue paces the lines itself, without blocking anyone
+		SSL:        false, // wireDialer does TLS, below the line bounds
+		DisableSTS: true,  // the admin's TLS setting decides, not the server
+		AllowFlood: true,  // outQueue paces the lines itself, without blocking anyone
 		PingDelay:  time.Minute,
 		Version:    "Passerelle",
 		RecoverFunc: func(_ *girc.Client, e *girc.HandlerError) {
@@ -157,35 +173,52 @@ func (n *network) connect() {
 			return old + suffix
 		},
 	}
-	if n.cfg.tlsConfig != nil {
-		cfg.TLSConfig = n.cfg.tlsConfig.Clone()
-	}
-	if pw := n.s.values[fieldPassword]; pw != "" {
-		cfg.SASL = &girc.SASLPlain{User: user, Pass: pw}
+	if useSASL {
+		cfg.SASL = &girc.SASLPlain{User: user, Pass: n.s.values[fieldPassword]}
 	}
 	c := girc.New(cfg)
 	events := n.s.events
 	done := n.s.done
 	name := n.name
-	c.Handlers.Add(girc.ALL_EVENTS, func(_ *girc.Client, e girc.Event) {
-		if e.Command == girc.RPL_WELCOME {
-			welcomed.Store(true)
-		}
+	emit := func(ev any) bool {
 		select {
-		case events <- ircEvent{name, gen, e}:
+		case events <- ev:
+			return true
 		case <-done:
+			return false
 		}
-	})
+	}
+	base := &net.Dialer{Timeout: dialTimeout}
+	if !n.s.t.listed(n.name) {
+		base = n.s.t.guard.Dialer(base)
+	}
+	dialer := wireDialer{
+		ctx:  n.s.ctx,
+		base: base,
+		wrap: func(conn net.Conn) net.Conn { return newWireConn(conn, name, gen, welcomed, emit) },
+	}
+	if n.cfg.tlsConfig != nil {
+		dialer.tls = n.cfg.tlsConfig.Clone()
+	}
 	n.client, n.welcomed, n.state = c, welcomed, stateConnecting
 	n.saslOK, n.saslFailed, n.support = false, false, defaultISupport()
-	n.out = newOutQueue(c, n.s.t.cfg.LinesPerSecond, n.s.t.cfg.Burst)
-	n.s.log.Info("irc: connecting", "network", n.name, "server", fmt.Sprintf("%s:%d", n.cfg.Host, n.cfg.Port), "tls", *n.cfg.TLS)
+	n.sasl = useSASL
+	n.resetGuards()
+	n.out = newOutQueue(c, n.s.t.cfg.LinesPerSecond, n.s.t.cfg.Burst, n.s.log)
+	n.s.log.Info("irc: connecting", "network", n.name, "server", fmt.Sprintf("%s:%d", n.cfg.Host, n.cfg.Port), "tls", *n.cfg.TLS, "sasl", useSASL)
 	go func() {
-		err := c.Connect()
-		select {
-		case events <- connEnded{name, gen, err}:
-		case <-done:
-		}
+		var err error
+		defer func() {
+			if r := recover(); r != nil {
+				err = fmt.Errorf("irc: panic in the connection: %v", r)
+				n.s.log.Error("irc: panic in the connection", "network", name, "panic", r)
+			}
+			select {
+			case events <- connEnded{name, gen, err}:
+			case <-done:
+			}
+		}()
+		err = c.DialerConnect(dialer)
 	}()
 	n.s.after(registrationTimeout, registerTimeout{name, gen})
 }
@@ -203,7 +236,7 @@ func (n *network) registered(nick string) {
 	n.state = stateRegistered
 	n.nick = nick
 	n.failures = 0
-	if n.s.values[fieldPassword] != "" && !n.saslOK {
+	if n.sasl && !n.saslOK {
 		n.refused = true
 		n.notice("SASL authentication as " + n.account() + " did not succeed on " + n.name + ": not staying connected. Check the password in your registration.")
 		n.failQueued(transports.Errorf(transports.NotAuthorized, "SASL authentication failed on %s", n.name))
@@ -256,30 +289,41 @@ func (n *network) ended(err error) {
 		return
 	}
 	reason := "the server closed the connection"
-	if err != nil {
+	switch {
+	case errors.Is(err, errEndlessLine):
+		// A broken or hostile server, which a reconnection meets again:
+		// give up after a few, whatever the welcomes in between.
+		reason = err.Error()
+		n.violations++
+		if n.violations >= maxViolations {
+			n.refused = true
+			reason += fmt.Sprintf(", %d times; not connecting again", n.violations)
+		}
+	case err != nil && !n.s.t.listed(n.name) && !wasUp:
+		// A network the user named, never reached: tell nothing that
+		// would map the gateway's surroundings (refused, silent, TLS).
+		reason = netguard.UserText(err)
+		if errors.Is(err, netguard.ErrRefused) {
+			n.refused = true
+		}
+	case err != nil:
 		reason = err.Error()
 	}
 	if n.saslFailed {
 		n.refused = true
 		reason = "SASL authentication as " + n.account() + " failed; check the password in your registration"
 	}
-	if isCertError(err) {
+	if isCertError(err) && n.s.t.listed(n.name) {
 		n.refused = true
 		reason = "its TLS certificate cannot be verified (" + reason + "); the administrator must check the network's TLS settings"
 	}
 	if n.refused {
-		note := fmt.Sprintf("Not connected to %s: %s.", n.name, reason)
 		n.s.log.Warn("irc: network refused", "network", n.name, "err", err)
-		n.s.deliver(transports.Presence{From: n.addr(""), Status: note})
 		kind := transports.Unreachable
 		if n.saslFailed {
 			kind = transports.NotAuthorized
 		}
-		n.failQueued(transports.Errorf(kind, "%s", note))
-		for _, ch := range n.sortedChannels() {
-			n.roomNote(ch, note)
-		}
-		n.dropChannels(note)
+		n.refuse(fmt.Sprintf("Not connected to %s: %s.", n.name, reason), kind)
 		return
 	}
 	n.failures++
@@ -310,6 +354,19 @@ func (n *network) ended(err error) {
 	n.retry = n.s.after(wait, reconnectTimer{n.name, n.gen})
 }
 
+// refuse gives up on the network until the session ends: the user is told
+// why, and waiting messages and rooms fail.
+func (n *network) refuse(note string, kind transports.ErrorKind) {
+	n.refused = true
+	n.refusal = transports.Errorf(kind, "%s", note)
+	n.s.deliver(transports.Presence{From: n.addr(""), Status: note})
+	n.failQueued(transports.Errorf(kind, "%s", note))
+	for _, ch := range n.sortedChannels() {
+		n.roomNote(ch, note)
+	}
+	n.dropChannels(note)
+}
+
 // watching reports whether the available user follows contacts here.
 func (n *network) watching() bool {
 	return n.s.presence.Available && len(n.watchedNicks()) > 0
@@ -336,9 +393,13 @@ func roundWait(d time.Duration) time.Duration {
 // for a network that no room needs.
 const maxConnectFailures = 5
 
+// maxViolations is how many connections the server may end by breaking
+// the line bound before the session stops reconnecting to it.
+const maxViolations = 3
+
 // backoff is the jittered, doubling wait before the next attempt.
 func (n *network) backoff() time.Duration {
-	return backoff.Wait(n.failures, n.s.t.cfg.ReconnectMin.Duration, n.s.t.cfg.ReconnectMax.Duration)
+	return backoff.Wait(n.failures+n.violations, n.s.t.cfg.ReconnectMin.Duration, n.s.t.cfg.ReconnectMax.Duration)
 }
 
 func (n *network) stopRetry() {

@@ -23,6 +23,7 @@ type channel struct {
 	topic     string
 	topicBy   string
 	moderated bool
+	truncated bool // more members than max_channel_members: not all listed
 }
 
 // member is one nick in a channel, with its prefixes ("@", "+"...).
@@ -66,6 +67,9 @@ func (s *Session) send(m transports.Message) {
 		return
 	case room && n.channels[target] == nil:
 		s.deliver(transports.SendFailure{To: m.To, ID: m.ID, Err: transports.Errorf(transports.NotConnected, "you are not in %s", target)})
+		return
+	case n.refusal != nil:
+		s.deliver(transports.SendFailure{To: m.To, ID: m.ID, Err: n.refusal})
 		return
 	case n.state != stateRegistered:
 		if room {
@@ -149,6 +153,10 @@ func (s *Session) join(c cmdJoin) {
 		return
 	}
 	n := s.net(a.network)
+	if n.refusal != nil {
+		s.deliver(transports.RoomLeft{Room: c.room, Err: n.refusal})
+		return
+	}
 	ch := n.channels[a.target]
 	if ch == nil {
 		ch = &channel{name: a.target, key: c.password, members: map[string]*member{}}

@@ -2,6 +2,7 @@ package irc
 
 import (
 	"context"
+	"log/slog"
 	"sync"
 
 	"github.com/lrstanley/girc"
@@ -22,6 +23,7 @@ const outQueueSize = 1000
 // the goroutine runs only while lines wait.
 type outQueue struct {
 	c       *girc.Client
+	log     *slog.Logger
 	limiter *rate.Limiter
 	ctx     context.Context
 	cancel  context.CancelFunc
@@ -32,10 +34,11 @@ type outQueue struct {
 	running bool // a sender goroutine is draining pending
 }
 
-func newOutQueue(c *girc.Client, perSecond float64, burst int) *outQueue {
+func newOutQueue(c *girc.Client, perSecond float64, burst int, log *slog.Logger) *outQueue {
 	ctx, cancel := context.WithCancel(context.Background())
 	q := &outQueue{
 		c:       c,
+		log:     log,
 		limiter: rate.NewLimiter(rate.Limit(perSecond), burst),
 		ctx:     ctx,
 		cancel:  cancel,
@@ -59,15 +62,28 @@ func (q *outQueue) push(e *girc.Event) error {
 	return nil
 }
 
-// run sends the waiting lines, paced, and returns once none is left.
+// run sends the waiting lines, paced, and returns once none is left. A
+// panic (in girc, on a line) costs that line: the queue goes on.
 func (q *outQueue) run() {
+	for q.runSafely() {
+	}
+}
+
+// runSafely sends lines until none is left (false) or one panics (true).
+func (q *outQueue) runSafely() (again bool) {
+	defer func() {
+		if r := recover(); r != nil {
+			q.log.Error("irc: panic sending a line", "panic", r)
+			again = true
+		}
+	}()
 	for {
 		q.mu.Lock()
 		if len(q.pending) == 0 || q.ctx.Err() != nil {
 			q.pending = nil // let the backing array go
 			q.running = false
 			q.mu.Unlock()
-			return
+			return false
 		}
 		e := q.pending[0]
 		q.pending[0] = nil

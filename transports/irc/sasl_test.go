@@ -91,7 +91,7 @@ func TestSASL(t *testing.T) {
 			for _, ch := range port {
 				p = p*10 + int(ch-'0')
 			}
-			tr := testTransport(t, Config{Networks: map[string]NetworkConfig{"fake.example": {Host: host, Port: p, TLS: &off}}})
+			tr := testTransport(t, Config{Networks: map[string]NetworkConfig{"fake.example": {Host: host, Port: p, TLS: &off, AllowPlaintextSASL: true}}})
 			sink := make(fakeSink, 100)
 			sess, err := tr.Login(context.Background(), transports.LoginRequest{
 				User:     "alice@example.test",

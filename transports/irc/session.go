@@ -38,6 +38,8 @@ type Session struct {
 	presence transports.Presence
 	networks map[string]*network
 	watched  map[string]bool // contacts' addresses whose presence the user follows
+
+	saslUnboundTold bool // the user knows their SASL password names no network
 }
 
 func newSession(t *Transport, req transports.LoginRequest, nicks map[string]string, log *slog.Logger) *Session {
@@ -221,6 +223,10 @@ func (s *Session) handleSafely(ev any) {
 	case ircEvent:
 		if n := s.current(ev.net, ev.gen); n != nil {
 			n.handle(ev.ev)
+		}
+	case wireDropped:
+		if n := s.current(ev.net, ev.gen); n != nil {
+			n.dropped(ev.reason)
 		}
 	case connEnded:
 		if n := s.current(ev.net, ev.gen); n != nil {

@@ -136,3 +136,19 @@ func TestRoles(t *testing.T) {
 		t.Error("ISUPPORT parsing")
 	}
 }
+
+// TestSplitTinyBudget: whatever budget a server's numbers lead to, the
+// split ends, with a bounded number of lines; lineBudget never goes below
+// minBudget (NICKLEN=30 USERLEN=18 HOSTLEN=441 left girc 17 bytes).
+func TestSplitTinyBudget(t *testing.T) {
+	body := strings.Repeat("word ", 600)
+	for _, budget := range []int{-5, 0, 1, 3} {
+		out := splitMessage(body, budget)
+		if len(out) == 0 || len(out) > maxLines+1 {
+			t.Errorf("budget %d: %d lines", budget, len(out))
+		}
+	}
+	if b := lineBudget("bobbie", 17); b < minBudget {
+		t.Errorf("lineBudget with 17 bytes per event = %d", b)
+	}
+}
