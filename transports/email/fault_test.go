@@ -13,11 +13,11 @@ import (
 	"passerelle.dev/passerelle/transports/email"
 )
 
-// TestXMPPServerRestartUnderMailTraffic restarts the XMPP server while mail keeps
-// arriving: before, during and after the outage. Once the user is back
-// online every mail has reached them, exactly once by stanza id (a mail the
-// server took just as it went down may come twice under its one id, which
-// clients drop), and new mail keeps coming.
+// TestXMPPServerRestartUnderMailTraffic restarts the XMPP server while
+// mail keeps arriving: before, during and after the outage. Once the user
+// is back online every mail has reached them, exactly once by stanza id (a
+// mail the server took just as it went down may come twice under its one
+// id, which clients drop), and new mail keeps coming.
 func TestXMPPServerRestartUnderMailTraffic(t *testing.T) {
 	e := newEnv(t)
 	c := e.client("alice")
