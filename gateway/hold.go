@@ -25,11 +25,12 @@ var errHeldFull = errors.New("gateway: too many messages waiting for the user to
 // there until the user's next login, although ejabberd answered the ping
 // written after it. So after a reconnection the loop writes no message to
 // the user's bare JID until the user's available presence was seen on the
-// new connection, or the reconfirmation ended (confirmWait), and never on
-// another connection than the one it last saw come up (sendConfirmed's
-// gen). Meanwhile the messages wait here, in order, and their Deliver calls
-// with them, so that a transport advances no durable position (an IMAP
-// UID) for a message the server has not taken.
+// new connection, or the reconfirmation ended (confirmWait); a message
+// with a stable id is never written on another connection than the one
+// the loop last saw come up (sendConfirmed's gen). Meanwhile the messages
+// wait here, in order, and their Deliver calls with them, so that a
+// transport advances no durable position (an IMAP UID) for a message the
+// server has not taken.
 
 // direct reports whether m goes to the user's bare JID (and not to the
 // resources in a room).
@@ -109,7 +110,11 @@ func (u *user) release() {
 		u.log.Info("delivering the held messages", "count", len(u.held))
 	}
 	for len(u.held) > 0 {
+		// Taken off first: a message whose delivery panics is not tried
+		// again by the next release.
 		le := u.held[0]
+		u.held[0] = legacyEvent{}
+		u.held = u.held[1:]
 		switch {
 		case le.ctx.Err() != nil:
 			// Its Deliver call gave up and answered its caller already.
@@ -119,12 +124,11 @@ func (u *user) release() {
 			err := u.deliverMessage(le.ev.(transports.Message), le.at)
 			if errors.Is(err, errUnconfirmed) {
 				u.awaiting = true
+				u.held = append([]legacyEvent{le}, u.held...)
 				return
 			}
 			le.done <- err
 		}
-		u.held[0] = legacyEvent{}
-		u.held = u.held[1:]
 	}
 	u.held = nil
 }
