@@ -53,12 +53,30 @@ func (u *user) deliverOrHold(le legacyEvent, m transports.Message) {
 	err := u.deliverMessage(m, le.at)
 	if errors.Is(err, errUnconfirmed) {
 		// The connection is gone, or newer than the loop knows: its
-		// reconnected event, still to come, starts the wait for the user.
+		// reconnected event starts the wait for the user. That event may
+		// still be queued, or was dropped from a full mailbox: a connection
+		// already up is taken as reconnected now.
 		u.awaiting = true
 		u.hold(le)
+		if gen := u.g.conn.generation(); gen > u.gen && u.g.conn.connected() {
+			u.reconnectedTo(gen)
+		}
 		return
 	}
 	le.done <- err
+}
+
+// reconnectedTo handles the component connection number gen coming up,
+// once: the user's presences are shown again, the server is asked who of
+// the user is online, and messages wait for the user.
+func (u *user) reconnectedTo(gen uint64) {
+	if gen <= u.gen {
+		// Seen already, or older than the connection the loop started on.
+		return
+	}
+	u.awaitUser(gen)
+	u.announce()
+	u.reconfirm()
 }
 
 // hold queues le until release.

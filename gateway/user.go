@@ -254,9 +254,7 @@ func (u *user) handleSafely(ev event) {
 		u.inFlight--
 		u.registerFinished(ev)
 	case reconnected:
-		u.awaitUser(ev.gen)
-		u.announce()
-		u.reconfirm()
+		u.reconnectedTo(ev.gen)
 	case confirmResources:
 		u.dropUnconfirmed(ev)
 	case leaveCheck:
