@@ -52,18 +52,23 @@ func (u *user) deliverOrHold(le legacyEvent, m transports.Message) {
 	}
 	err := u.deliverMessage(m, le.at)
 	if errors.Is(err, errUnconfirmed) {
-		// The connection is gone, or newer than the loop knows: its
-		// reconnected event starts the wait for the user. That event may
-		// still be queued, or was dropped from a full mailbox: a connection
-		// already up is taken as reconnected now.
-		u.awaiting = true
 		u.hold(le)
-		if gen := u.g.conn.generation(); gen > u.gen && u.g.conn.connected() {
-			u.reconnectedTo(gen)
-		}
+		u.waitAgain()
 		return
 	}
 	le.done <- err
+}
+
+// waitAgain waits for the user after a message could not be confirmed: the
+// connection is gone, or newer than the loop knows. Its reconnected event
+// starts the wait for the user; that event may still be queued, or was
+// dropped from a full mailbox, so a connection already up is taken as
+// reconnected now.
+func (u *user) waitAgain() {
+	u.awaiting = true
+	if gen := u.g.conn.generation(); gen > u.gen && u.g.conn.connected() {
+		u.reconnectedTo(gen)
+	}
 }
 
 // reconnectedTo handles the component connection number gen coming up,
@@ -141,8 +146,8 @@ func (u *user) release() {
 		default:
 			err := u.deliverMessage(le.ev.(transports.Message), le.at)
 			if errors.Is(err, errUnconfirmed) {
-				u.awaiting = true
 				u.held = append([]legacyEvent{le}, u.held...)
+				u.waitAgain()
 				return
 			}
 			le.done <- err
