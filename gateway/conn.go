@@ -36,6 +36,11 @@ var errEncode = errors.New("gateway: cannot encode")
 // errDisconnected is returned by send when the connection broke under it.
 var errDisconnected = errors.New("gateway: disconnected from the XMPP server")
 
+// errUnconfirmed is returned by sendConfirmed when the stanza could not be
+// written on the connection asked for, or that connection ended before the
+// server confirmed it.
+var errUnconfirmed = errors.New("gateway: the XMPP server did not confirm the stanza on this connection")
+
 // connection keeps the component connected: it dials with backoff, reads
 // stanzas and hands them to the router, and serialises writes.
 type connection struct {
@@ -46,6 +51,7 @@ type connection struct {
 	netConn net.Conn      // guarded by mu
 	ready   chan struct{} // closed while connected; guarded by mu
 	lost    chan struct{} // closed when the current connection ends; guarded by mu
+	gen     uint64        // counts connections, the current or last one included; guarded by mu
 
 	writeMu sync.Mutex  // one stanza at a time, each with its own deadline
 	pings   sync.Map    // ping id → chan struct{}
@@ -60,6 +66,14 @@ func (c *connection) connected() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sess != nil
+}
+
+// generation numbers the current connection, or the last one while
+// disconnected; the first is 1.
+func (c *connection) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
 }
 
 // run connects and reconnects until ctx is done.
@@ -142,6 +156,7 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 	lost := make(chan struct{})
 	c.mu.Lock()
 	c.sess, c.netConn, c.lost = sess, conn, lost
+	c.gen++
 	close(c.ready)
 	c.mu.Unlock()
 	c.g.log.Info("connected to the XMPP server", "server", c.g.cfg.Server)
@@ -270,33 +285,43 @@ func (c *connection) sendOn(ctx context.Context, v any) (<-chan struct{}, error)
 	}
 }
 
-// sendConfirmed writes v and returns once the server has answered a ping
-// written after it. A server handles a component's stanzas in order, so by
-// then it has routed v (or stored it for an offline user). A stanza merely
-// written can still be lost: a server going down discards what it had not
-// read yet. If the connection ends before the answer, v is written again on
-// the next one, so it may arrive twice, under the same id.
-func (c *connection) sendConfirmed(ctx context.Context, v any) error {
-	for {
-		lost, err := c.sendOn(ctx, v)
-		if err != nil {
-			return err
-		}
-		id, got, pingLost, err := c.selfPing(ctx)
-		if err == nil && pingLost == lost {
-			select {
-			case <-got:
-				return nil
-			case <-lost:
-			case <-ctx.Done():
-				err = fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+// sendConfirmed writes v on connection number gen (see generation) and
+// returns once the server has answered a ping written after it. A server
+// handles a component's stanzas in order, so by then it has routed v (or
+// stored it for an offline user). A stanza merely written can still be
+// lost: a server going down discards what it had not read yet.
+//
+// It never waits for another connection: if gen is not the current one,
+// or it ends before the answer, it returns errUnconfirmed and the caller
+// decides when to write v again (the user loop holds it until the user's
+// presence was seen on the new connection: see hold.go). v may then arrive
+// twice, under the same id.
+func (c *connection) sendConfirmed(ctx context.Context, gen uint64, v any) error {
+	c.mu.Lock()
+	sess, conn, lost, cur := c.sess, c.netConn, c.lost, c.gen
+	c.mu.Unlock()
+	if sess == nil || cur != gen {
+		return errUnconfirmed
+	}
+	id, got, ping := c.newSelfPing()
+	defer c.pings.Delete(id)
+	for _, s := range []any{v, ping} {
+		if err := c.write(sess, conn, s); err != nil {
+			if errors.Is(err, errEncode) {
+				return err
 			}
+			c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
+			conn.Close()
+			return fmt.Errorf("%w: %w", errUnconfirmed, err)
 		}
-		c.pings.Delete(id)
-		if err != nil {
-			return err
-		}
-		c.g.log.Info("the connection ended before the server confirmed a stanza; sending it again")
+	}
+	select {
+	case <-got:
+		return nil
+	case <-lost:
+		return errUnconfirmed
+	case <-ctx.Done():
+		return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 	}
 }
 
@@ -305,12 +330,19 @@ func (c *connection) sendConfirmed(ctx context.Context, v any) error {
 // went out on ends. Once done waiting, the caller forgets the ping with
 // c.pings.Delete(id).
 func (c *connection) selfPing(ctx context.Context) (id string, got <-chan struct{}, lost <-chan struct{}, err error) {
+	id, got, ping := c.newSelfPing()
+	lost, err = c.sendOn(ctx, ping)
+	return id, got, lost, err
+}
+
+// newSelfPing makes a ping of the component's own domain, whose answer
+// closes got; see selfPing.
+func (c *connection) newSelfPing() (id string, got <-chan struct{}, ping iqOut) {
 	id = "self-ping-" + rand.Text() // unguessable: see pong
 	answered := make(chan struct{})
 	c.pings.Store(id, answered)
 	d := c.g.domain.String()
-	lost, err = c.sendOn(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}})
-	return id, answered, lost, err
+	return id, answered, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}}
 }
 
 // write encodes one stanza with a write deadline of our own. mellium ties a
