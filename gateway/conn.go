@@ -36,6 +36,11 @@ var errEncode = errors.New("gateway: cannot encode")
 // errDisconnected is returned by send when the connection broke under it.
 var errDisconnected = errors.New("gateway: disconnected from the XMPP server")
 
+// errUnconfirmed is returned by sendConfirmed when the stanza could not be
+// written on the connection asked for, or that connection ended before the
+// server confirmed it.
+var errUnconfirmed = errors.New("gateway: the XMPP server did not confirm the stanza on this connection")
+
 // connection keeps the component connected: it dials with backoff, reads
 // stanzas and hands them to the router, and serialises writes.
 type connection struct {
@@ -46,23 +51,29 @@ type connection struct {
 	netConn net.Conn      // guarded by mu
 	ready   chan struct{} // closed while connected; guarded by mu
 	lost    chan struct{} // closed when the current connection ends; guarded by mu
+	gen     uint64        // counts connections, the current or last one included; guarded by mu
 
-	writeMu sync.Mutex // one stanza at a time, each with its own deadline
-	// resending is held by a confirmed stanza being sent again after a
-	// connection ended under it: such stanzas go one at a time.
-	resending chan struct{}
-	pings     sync.Map    // ping id → chan struct{}
-	closing   atomic.Bool // shutting down: no waiting for a reconnection
+	writeMu sync.Mutex  // one stanza at a time, each with its own deadline
+	pings   sync.Map    // ping id → chan struct{}
+	closing atomic.Bool // shutting down: no waiting for a reconnection
 }
 
 func newConnection(g *Gateway) *connection {
-	return &connection{g: g, ready: make(chan struct{}), resending: make(chan struct{}, 1)}
+	return &connection{g: g, ready: make(chan struct{})}
 }
 
 func (c *connection) connected() bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.sess != nil
+}
+
+// generation numbers the current connection, or the last one while
+// disconnected; the first is 1.
+func (c *connection) generation() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.gen
 }
 
 // run connects and reconnects until ctx is done.
@@ -145,6 +156,7 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 	lost := make(chan struct{})
 	c.mu.Lock()
 	c.sess, c.netConn, c.lost = sess, conn, lost
+	c.gen++
 	close(c.ready)
 	c.mu.Unlock()
 	c.g.log.Info("connected to the XMPP server", "server", c.g.cfg.Server)
@@ -286,64 +298,48 @@ func (c *connection) sendOn(ctx context.Context, v any, losses *int) (<-chan str
 	}
 }
 
-// sendConfirmed writes v and returns once the server has answered a ping
-// written after it. A server handles a component's stanzas in order, so by
-// then it has routed v (or stored it for an offline user). A stanza merely
-// written can still be lost: a server going down discards what it had not
-// read yet. If the connection ends before the answer, v is written again on
-// the next one, so it may arrive twice, under the same id; but once
-// maxStanzaLosses connections ended under it, it is dropped with a
-// *droppedError, since the server most likely closed the stream because
-// of it. A stanza sent again waits for the other ones sent again, so that
-// one poison stanza does not take innocent ones down with it twice.
-func (c *connection) sendConfirmed(ctx context.Context, v any) error {
-	losses := 0
-	for {
-		held := losses > 0
-		if held {
-			select {
-			case c.resending <- struct{}{}:
-			case <-ctx.Done():
-				return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
-			}
-		}
-		confirmed, size, err := c.writeAndConfirm(ctx, v, &losses)
-		if held {
-			<-c.resending
-		}
-		if err != nil || confirmed {
-			return err
-		}
-		if losses++; losses >= maxStanzaLosses {
-			return &droppedError{kind: stanzaKind(v), size: size}
-		}
-		c.g.log.Info("the connection ended before the server confirmed a stanza; sending it again", "kind", stanzaKind(v), "bytes", size)
+// sendConfirmed writes v on connection number gen (see generation) and
+// returns once the server has answered a ping written after it. A server
+// handles a component's stanzas in order, so by then it has routed v (or
+// stored it for an offline user). A stanza merely written can still be
+// lost: a server going down discards what it had not read yet.
+//
+// It never waits for another connection: if gen is not the current one,
+// it returns errUnconfirmed, and if the connection ends after v was
+// written, before the answer, a *lostError (which is errUnconfirmed too);
+// the caller decides when to write v again (the user loop holds it until
+// the user's presence was seen on the new connection: see hold.go), and
+// drops it once connections ended under it maxStanzaLosses times, since
+// the server most likely closed the stream because of it. v may arrive
+// twice, under the same id.
+func (c *connection) sendConfirmed(ctx context.Context, gen uint64, v any) error {
+	c.mu.Lock()
+	sess, conn, lost, cur := c.sess, c.netConn, c.lost, c.gen
+	c.mu.Unlock()
+	if sess == nil || cur != gen {
+		return errUnconfirmed
 	}
-}
-
-// writeAndConfirm writes v, then a ping, and waits for the answer. It
-// reports false, with no error, when the connection v went out on ended
-// first.
-func (c *connection) writeAndConfirm(ctx context.Context, v any, losses *int) (bool, int, error) {
-	lost, size, err := c.sendOn(ctx, v, losses)
-	if err != nil {
-		return false, size, err
-	}
-	id, got, pingLost, err := c.selfPing(ctx)
+	id, got, ping := c.newSelfPing()
 	defer c.pings.Delete(id)
-	if err != nil {
-		return false, size, err
+	size, err := c.write(sess, conn, v)
+	if err == nil {
+		_, err = c.write(sess, conn, ping)
 	}
-	if pingLost != lost {
-		return false, size, nil
+	if err != nil {
+		if errors.Is(err, errEncode) || undeliverable(err) {
+			return err // never written: the stream is intact
+		}
+		c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
+		conn.Close()
+		return &lostError{kind: stanzaKind(v), size: size, err: err}
 	}
 	select {
 	case <-got:
-		return true, size, nil
+		return nil
 	case <-lost:
-		return false, size, nil
+		return &lostError{kind: stanzaKind(v), size: size}
 	case <-ctx.Done():
-		return false, size, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+		return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 	}
 }
 
@@ -352,12 +348,19 @@ func (c *connection) writeAndConfirm(ctx context.Context, v any, losses *int) (b
 // went out on ends. Once done waiting, the caller forgets the ping with
 // c.pings.Delete(id).
 func (c *connection) selfPing(ctx context.Context) (id string, got <-chan struct{}, lost <-chan struct{}, err error) {
+	id, got, ping := c.newSelfPing()
+	lost, _, err = c.sendOn(ctx, ping, new(int))
+	return id, got, lost, err
+}
+
+// newSelfPing makes a ping of the component's own domain, whose answer
+// closes got; see selfPing.
+func (c *connection) newSelfPing() (id string, got <-chan struct{}, ping iqOut) {
 	id = "self-ping-" + rand.Text() // unguessable: see pong
 	answered := make(chan struct{})
 	c.pings.Store(id, answered)
 	d := c.g.domain.String()
-	lost, _, err = c.sendOn(ctx, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}}, new(int))
-	return id, answered, lost, err
+	return id, answered, iqOut{From: d, To: d, ID: id, Type: "get", Payload: pingPayload{}}
 }
 
 // write encodes one stanza with a write deadline of our own. mellium ties a

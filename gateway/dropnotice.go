@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+
+	"passerelle.dev/passerelle/transports"
 )
 
 // handleUndeliverable takes a stanza that will never be written (too large
@@ -59,4 +61,26 @@ func stanzaAddresses(v any) (from, to string) {
 		return s.From, s.To
 	}
 	return "", ""
+}
+
+// dropLost counts a connection that ended under m before the server
+// confirmed it (a *lostError). At the maxStanzaLosses-th, m is dropped
+// rather than held and written again after every reconnection: the server
+// most likely closed the stream because of it. It is logged, the user is
+// told, and nil is returned so the transport moves on. Any other outcome
+// is returned as it is.
+func (u *user) dropLost(le *legacyEvent, m transports.Message, err error) error {
+	var lost *lostError
+	if !errors.As(err, &lost) {
+		return err
+	}
+	if le.losses++; le.losses < maxStanzaLosses {
+		return err
+	}
+	from, cerr := u.g.contactJID(m.From)
+	if cerr != nil {
+		from = u.g.domain.String()
+	}
+	u.handleUndeliverable(messageOut{From: from, To: u.jid.String()}, &droppedError{kind: lost.kind, size: lost.size})
+	return nil
 }

@@ -113,7 +113,8 @@ func (u *user) handleLegacy(le legacyEvent) {
 	var err error
 	switch ev := le.ev.(type) {
 	case transports.Message:
-		err = u.deliverMessage(ev, le.at)
+		u.deliverOrHold(le, ev) // answers le.done, now or once released
+		return
 	case transports.Presence:
 		if ev.From == "" {
 			break

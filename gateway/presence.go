@@ -44,6 +44,10 @@ func (u *user) handlePresence(ev stanzaEvent) {
 func (u *user) resourcePresence(s *inbound) {
 	res := s.from.String()
 	u.confirmed(res)
+	if s.Type == "" && u.awaiting {
+		// The user is back on this connection: what waited can go.
+		defer u.release()
+	}
 	if u.reg == nil && s.Type == "" {
 		// Not registered: nothing to log in to, nothing to track.
 		return
@@ -231,6 +235,7 @@ func (u *user) logout(reason string) {
 	u.cancelRetry()
 	u.refused = false
 	u.failPending(stanzaErr(stanza.Wait, stanza.RecipientUnavailable, "You went offline before the legacy login finished."))
+	u.failHeld(errSessionClosed)
 	if u.sess == nil {
 		return
 	}

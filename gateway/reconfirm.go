@@ -43,7 +43,12 @@ func (u *user) confirmed(res string) { delete(u.unconfirmed, res) }
 // dropUnconfirmed treats the resources that did not show up since the
 // reconnection as gone offline.
 func (u *user) dropUnconfirmed(ev confirmResources) {
-	if ev.gen != u.confirmGen || len(u.unconfirmed) == 0 {
+	if ev.gen != u.confirmGen {
+		return
+	}
+	// The wait for the user ends here at the latest (see hold.go).
+	defer u.release()
+	if len(u.unconfirmed) == 0 {
 		return
 	}
 	gone := make([]string, 0, len(u.unconfirmed))

@@ -168,7 +168,7 @@ func (g *Gateway) replyFrom(s *inbound) string {
 // their presences, and registered users are probed so that those already
 // online are logged in.
 func (g *Gateway) onConnect() {
-	g.broadcast(reconnected{})
+	g.broadcast(reconnected{gen: g.conn.generation()})
 	goSafe(g.log, "probing registered users", g.probeRegistered, nil)
 }
 

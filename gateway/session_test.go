@@ -179,6 +179,48 @@ func TestComponentReconnect(t *testing.T) {
 	}
 }
 
+// TestMessagesWaitForTheUserAfterReconnection: after the component
+// connection came back, the legacy network's messages for a user the
+// gateway knew online are written only once the user's presence was seen
+// again, in order, so that they reach the user's new session directly and
+// not through offline storage (where ejabberd 23.01 can leave a message it
+// stores while the new session comes online until the next login). The
+// client leaves while the link is down, so the gateway does not hear of
+// it, as after a server restart. Before the fix both messages came out of
+// offline storage, with a <delay/>.
+func TestMessagesWaitForTheUserAfterReconnection(t *testing.T) {
+	e := newEnv(t, envOptions{})
+	c := e.aliceOnline()
+	c.Expect(t, wait, xmpptest.PresenceFrom(friend, ""))
+	sess, _ := e.net.Session(alice)
+
+	e.proxy.Stall()
+	c.Close()
+	time.Sleep(300 * time.Millisecond) // its unavailable presence is stuck in the proxy
+	e.proxy.Cut()
+	e.proxy.Resume()
+	eventually(t, "the gateway notices the cut", func() bool { return !e.gw.Connected() })
+	e.waitConnected()
+	sess.Inject(transports.Message{From: "friend@test.example", ID: "stable-1", Type: transports.Chat, Body: "with an id"})
+	sess.Inject(transports.Message{From: "friend@test.example", Type: transports.Chat, Body: "without"})
+	time.Sleep(time.Second)
+
+	c = e.client("alice")
+	c.SendRaw(t, `<presence/>`)
+	for _, want := range []string{"with an id", "without"} {
+		m := c.Expect(t, wait, xmpptest.And(xmpptest.MessageFrom(friend), func(s *xmpptest.Stanza) bool { return s.Type == "chat" }))
+		if body := m.Text("jabber:client", "body"); body != want {
+			t.Errorf("got %q, want %q", body, want)
+		}
+		if m.Has("urn:xmpp:delay", "delay") {
+			t.Errorf("%q came out of offline storage: the gateway wrote it before the user was back\n%s", want, m)
+		}
+	}
+	if n := e.net.Logins(); n != 1 {
+		t.Errorf("%d legacy logins, want the one session kept across the reconnection", n)
+	}
+}
+
 // TestDeadConnectionDetected stalls the network between gateway and server
 // without closing it: the keep-alive ping notices and the gateway reconnects.
 func TestDeadConnectionDetected(t *testing.T) {

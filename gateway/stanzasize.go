@@ -29,6 +29,27 @@ const maxKeptThread = 1 << 10
 // sent again after every reconnection, taking the transport down for all.
 const maxStanzaLosses = 2
 
+// lostError is returned by sendConfirmed when the connection ended after
+// the stanza was written (or while it was), before the server confirmed
+// it. It is errUnconfirmed too.
+type lostError struct {
+	kind string
+	size int
+	err  error // the write's, if it failed
+}
+
+func (e *lostError) Error() string {
+	msg := fmt.Sprintf("gateway: the connection ended under a %s stanza of %d bytes before the server confirmed it", e.kind, e.size)
+	if e.err != nil {
+		msg += ": " + e.err.Error()
+	}
+	return msg
+}
+
+func (e *lostError) Is(target error) bool { return target == errUnconfirmed }
+
+func (e *lostError) Unwrap() error { return e.err }
+
 // tooLargeError is returned for a stanza that does not fit the bound even
 // after its text was cut. It is never written, and the stream stays up.
 type tooLargeError struct {

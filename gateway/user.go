@@ -43,7 +43,11 @@ type legacyEvent struct {
 	ev   transports.Event
 	at   time.Time // when the transport delivered it
 	sink *sink
+	ctx  context.Context // the Deliver call's
 	done chan error
+	// losses counts the connections that ended under the message before
+	// the server confirmed it (see dropLost).
+	losses int
 }
 
 // loginDone reports the end of an asynchronous Login.
@@ -60,8 +64,9 @@ type registerDone struct {
 	err    error
 }
 
-// reconnected tells the loop that the component connection came back.
-type reconnected struct{}
+// reconnected tells the loop that the component connection number gen
+// came up.
+type reconnected struct{ gen uint64 }
 
 // retryLogin is the timer that retries a failed legacy login.
 type retryLogin struct{}
@@ -116,6 +121,10 @@ type user struct {
 	unconfirmed map[string]bool // resources not heard of since the reconnection, see reconfirm
 	confirmGen  uint64
 
+	gen      uint64        // the component connection the loop last saw come up
+	awaiting bool          // messages wait for the user's presence after a reconnection: see hold.go
+	held     []legacyEvent // messages waiting, in order
+
 	runs     map[string]*cmdRun // commands being run, by session id
 	nextRun  uint64
 	runSweep *time.Timer              // wakes the loop when a run may have expired
@@ -136,6 +145,7 @@ func newUser(g *Gateway, bare jid.JID) *user {
 		ctx:       ctx,
 		cancel:    cancel,
 		resources: make(map[string]presenceBody),
+		gen:       g.conn.generation(),
 		contacts:  make(map[string]transports.Presence),
 		rooms:     make(map[string]*room),
 		seen:      make(map[string]bool),
@@ -255,8 +265,7 @@ func (u *user) handleSafely(ev event) {
 		u.inFlight--
 		u.registerFinished(ev)
 	case reconnected:
-		u.announce()
-		u.reconfirm()
+		u.reconnectedTo(ev.gen)
 	case confirmResources:
 		u.dropUnconfirmed(ev)
 	case leaveCheck:
@@ -329,16 +338,17 @@ func (u *user) send(v any) error {
 	return err
 }
 
-// sendConfirmed writes a stanza and waits until the server has taken it,
-// bounded in time; see connection.sendConfirmed.
+// sendConfirmed writes a stanza on the connection the loop last saw come
+// up and waits until the server has taken it, bounded in time; see
+// connection.sendConfirmed.
 func (u *user) sendConfirmed(v any) error {
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
-	err := u.g.conn.sendConfirmed(ctx, v)
+	err := u.g.conn.sendConfirmed(ctx, u.gen, v)
 	if err != nil && u.handleUndeliverable(v, err) {
 		return nil
 	}
-	if err != nil {
+	if err != nil && !errors.Is(err, errUnconfirmed) {
 		u.log.Warn("cannot send a stanza", "err", err)
 	}
 	return err
@@ -374,7 +384,7 @@ func (s *sink) Deliver(ctx context.Context, ev transports.Event) error {
 		return errSessionClosed
 	default:
 	}
-	if !s.u.post(legacyEvent{ev: ev, at: time.Now(), sink: s, done: done}) {
+	if !s.u.post(legacyEvent{ev: ev, at: time.Now(), sink: s, ctx: ctx, done: done}) {
 		return errSessionClosed
 	}
 	// Queued, the event may wait behind the very Close that closes this

@@ -72,6 +72,7 @@ func newEnv(t testing.TB, tune ...func(*email.Config, *testserver.Mail)) *env {
 			name := e.xmpp.Kind + ".log" // prosody.log or ejabberd.log
 			raw, _ := os.ReadFile(filepath.Join(e.xmpp.RunDir, name))
 			_ = os.WriteFile(filepath.Join(d, name), raw, 0o644)
+			_ = os.WriteFile(filepath.Join(d, "gateway.log"), []byte(e.logs.String()), 0o644)
 		}
 		if t.Failed() {
 			t.Logf("gateway log:\n%s\nmail log:\n%s\n%s log:\n%s", gwtest.Tail(e.logs.String(), 5000), e.mail.Log(), e.xmpp.Kind, gwtest.Tail(e.xmpp.Log(), 5000))
