@@ -70,7 +70,7 @@ func TestOversizedLegacyEventsKeepTheStream(t *testing.T) {
 
 // isCut reports whether s starts with prefix and ends with the cut note.
 func isCut(s, prefix string) bool {
-	return strings.HasPrefix(s, prefix) && strings.Contains(s, "\n[cut: ") && strings.HasSuffix(s, " KB more]")
+	return strings.HasPrefix(s, prefix) && strings.Contains(s, "\n[cut: ") && strings.HasSuffix(s, "B more]")
 }
 
 // TestStanzaTheServerRejectsIsNotResent has the connection to the server

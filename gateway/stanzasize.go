@@ -135,12 +135,15 @@ func cutNote(rest int) string {
 	return "\n[cut: " + kb(rest) + " more]"
 }
 
-// kb formats a size for users.
+// kb formats a size for users: bytes, KB rounded up, or MB to a tenth.
 func kb(n int) string {
-	if n < 1<<10 {
+	switch {
+	case n < 1<<10:
 		return fmt.Sprintf("%d bytes", n)
+	case n < 1<<20:
+		return fmt.Sprintf("%d KB", (n+1<<10-1)>>10)
 	}
-	return fmt.Sprintf("%d KB", (n+1<<10-1)>>10)
+	return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
 }
 
 // textField is a text of a stanza that may be cut to make it fit.
@@ -197,9 +200,9 @@ func shrinkFields(fields []textField, over int) bool {
 			continue
 		}
 		s := *f.s
-		// The note's length grows with the size it states, within each of
-		// its two forms (bytes, KB).
-		room := share - max(escapedLen(cutNote(len(s))), escapedLen(cutNote(min(len(s), 1<<10-1))))
+		// The note's length grows with the size it states within each of
+		// its forms (bytes, KB, MB), and a shorter form may follow a longer.
+		room := share - max(escapedLen(cutNote(len(s))), escapedLen(cutNote(min(len(s), 1<<10-1))), escapedLen(cutNote(min(len(s), 1<<20-1))))
 		if room < 0 {
 			*f.s = ""
 			continue

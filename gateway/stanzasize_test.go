@@ -57,6 +57,14 @@ func TestShrinkStanzaFitsAndSaysSo(t *testing.T) {
 	}
 }
 
+func TestCutNote(t *testing.T) {
+	for n, want := range map[int]string{5: "\n[cut: 5 bytes more]", 1500: "\n[cut: 2 KB more]", 2_000_000: "\n[cut: 1.9 MB more]"} {
+		if got := cutNote(n); got != want {
+			t.Errorf("cutNote(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
 func TestUncuttableStanzaIsRefused(t *testing.T) {
 	g := &Gateway{cfg: Config{MaxStanzaBytes: MinMaxStanzaBytes}, log: newTestLogger(io.Discard)}
 	// A huge address cannot be cut: the stanza is refused, not written.
