@@ -208,6 +208,11 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 	d := xml.NewTokenDecoder(r)
 	for {
 		tok, err := d.Token()
+		if se := (stream.Error{}); errors.As(err, &se) {
+			// mellium hands the server's stream error over as an error.
+			c.g.log.Warn("the XMPP server ended the stream with an error", "condition", se.Err, "text", streamErrorText(se))
+			return se
+		}
 		if err != nil {
 			var se *xml.SyntaxError
 			if errors.As(err, &se) && se.Msg == "unexpected EOF" {
@@ -222,6 +227,7 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 				if err := d.DecodeElement(&se, &t); err != nil {
 					return err
 				}
+				c.g.log.Warn("the XMPP server ended the stream with an error", "condition", se.Err, "text", streamErrorText(se))
 				return se
 			}
 			st, err := readStanza(d, t)
@@ -241,45 +247,52 @@ func (c *connection) serve(ctx context.Context, sess *xmpp.Session, conn net.Con
 // send writes one stanza, waiting for the connection if it is down. It returns
 // once the stanza was written to the server, or with an error.
 func (c *connection) send(ctx context.Context, v any) error {
-	_, err := c.sendOn(ctx, v)
+	_, _, err := c.sendOn(ctx, v, new(int))
 	return err
 }
 
 // sendOn is send that also returns a channel closed when the connection
-// the stanza was written on ends.
-func (c *connection) sendOn(ctx context.Context, v any) (<-chan struct{}, error) {
+// the stanza was written on ends, and the stanza's encoded size. losses
+// counts the connections that ended under this stanza: a failed write
+// adds one, and once there were maxStanzaLosses the stanza is dropped
+// (*droppedError) rather than written again.
+func (c *connection) sendOn(ctx context.Context, v any, losses *int) (<-chan struct{}, int, error) {
 	for {
 		c.mu.Lock()
 		sess, conn, ready, lost := c.sess, c.netConn, c.ready, c.lost
 		c.mu.Unlock()
 		if sess == nil {
 			if c.closing.Load() {
-				return nil, errDisconnected
+				return nil, 0, errDisconnected
 			}
 			select {
 			case <-ready:
 				continue
 			case <-ctx.Done():
-				return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+				return nil, 0, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 			}
 		}
-		err := c.write(sess, conn, v)
+		size, err := c.write(sess, conn, v)
 		if err == nil {
-			return lost, nil
+			return lost, size, nil
 		}
-		if errors.Is(err, errEncode) {
-			return nil, err // a stanza that cannot be encoded leaves the stream intact
+		if errors.Is(err, errEncode) || undeliverable(err) {
+			return nil, size, err // never written: the stream is intact
 		}
 		// A failed write leaves the stream unusable: drop it and let run
-		// reconnect. The stanza is tried again on the new connection.
+		// reconnect. The stanza is tried again on the new connection,
+		// unless connections keep ending under it.
 		c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
 		conn.Close()
+		if *losses++; *losses >= maxStanzaLosses {
+			return nil, size, &droppedError{kind: stanzaKind(v), size: size}
+		}
 		if ctx.Err() != nil {
-			return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+			return nil, 0, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 		}
 		select {
 		case <-ctx.Done():
-			return nil, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
+			return nil, 0, fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
@@ -292,9 +305,12 @@ func (c *connection) sendOn(ctx context.Context, v any) (<-chan struct{}, error)
 // lost: a server going down discards what it had not read yet.
 //
 // It never waits for another connection: if gen is not the current one,
-// or it ends before the answer, it returns errUnconfirmed and the caller
-// decides when to write v again (the user loop holds it until the user's
-// presence was seen on the new connection: see hold.go). v may then arrive
+// it returns errUnconfirmed, and if the connection ends after v was
+// written, before the answer, a *lostError (which is errUnconfirmed too);
+// the caller decides when to write v again (the user loop holds it until
+// the user's presence was seen on the new connection: see hold.go), and
+// drops it once connections ended under it maxStanzaLosses times, since
+// the server most likely closed the stream because of it. v may arrive
 // twice, under the same id.
 func (c *connection) sendConfirmed(ctx context.Context, gen uint64, v any) error {
 	c.mu.Lock()
@@ -305,21 +321,23 @@ func (c *connection) sendConfirmed(ctx context.Context, gen uint64, v any) error
 	}
 	id, got, ping := c.newSelfPing()
 	defer c.pings.Delete(id)
-	for _, s := range []any{v, ping} {
-		if err := c.write(sess, conn, s); err != nil {
-			if errors.Is(err, errEncode) {
-				return err
-			}
-			c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
-			conn.Close()
-			return fmt.Errorf("%w: %w", errUnconfirmed, err)
+	size, err := c.write(sess, conn, v)
+	if err == nil {
+		_, err = c.write(sess, conn, ping)
+	}
+	if err != nil {
+		if errors.Is(err, errEncode) || undeliverable(err) {
+			return err // never written: the stream is intact
 		}
+		c.g.log.Warn("writing to the XMPP server failed; reconnecting", "err", err)
+		conn.Close()
+		return &lostError{kind: stanzaKind(v), size: size, err: err}
 	}
 	select {
 	case <-got:
 		return nil
 	case <-lost:
-		return errUnconfirmed
+		return &lostError{kind: stanzaKind(v), size: size}
 	case <-ctx.Done():
 		return fmt.Errorf("%w: %w", errDisconnected, ctx.Err())
 	}
@@ -331,7 +349,7 @@ func (c *connection) sendConfirmed(ctx context.Context, gen uint64, v any) error
 // c.pings.Delete(id).
 func (c *connection) selfPing(ctx context.Context) (id string, got <-chan struct{}, lost <-chan struct{}, err error) {
 	id, got, ping := c.newSelfPing()
-	lost, err = c.sendOn(ctx, ping)
+	lost, _, err = c.sendOn(ctx, ping, new(int))
 	return id, got, lost, err
 }
 
@@ -351,31 +369,51 @@ func (c *connection) newSelfPing() (id string, got <-chan struct{}, ping iqOut) 
 // deadline can land on the next writer's stanza and break the stream. So it
 // gets a context that never ends, and writes are serialised here.
 //
+// No stanza over the configured bound is ever written: encodeBounded cuts
+// its text to fit or refuses it with a *tooLargeError, which leaves the
+// stream intact. A server closes the whole component stream on a stanza
+// over its own limit, for every user of the transport.
+//
 // The gateway's own stanza types are encoded once into a buffer and written
 // in one call (encodeStanza); the writes all hold writeMu, and mellium
-// flushes its encoder after each of its own, so nothing interleaves.
-func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) error {
+// flushes its encoder after each of its own, so nothing interleaves. It
+// returns the encoded size.
+func (c *connection) write(sess *xmpp.Session, conn net.Conn, v any) (int, error) {
 	buf := encodeBuffers.Get().(*bytes.Buffer)
 	buf.Reset()
-	defer encodeBuffers.Put(buf)
-	direct, err := c.g.encodeStanza(buf, v)
+	defer func() {
+		// A buffer that held an oversized stanza before its cut is not
+		// kept for the next one.
+		if buf.Cap() <= 2*c.g.cfg.MaxStanzaBytes {
+			encodeBuffers.Put(buf)
+		}
+	}()
+	v, direct, err := c.g.encodeBounded(buf, v)
 	if err != nil {
-		return fmt.Errorf("%w %T: %w", errEncode, v, err)
+		return buf.Len(), err
 	}
+	size := buf.Len()
 	c.writeMu.Lock()
 	defer c.writeMu.Unlock()
 	if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
-		return err
+		return size, err
 	}
 	if direct {
 		_, err = conn.Write(buf.Bytes())
 	} else {
 		err = sess.Encode(context.Background(), v)
 	}
-	if derr := conn.SetWriteDeadline(time.Time{}); err == nil {
-		err = derr
+	if err != nil {
+		return size, err
 	}
-	return err
+	// The stanza is written. Clearing the deadline fails only once the
+	// connection is closed (the server ended it meanwhile): that is no
+	// reason to write the stanza again, which sent a stanza the server
+	// had closed the stream on a second time.
+	if err := conn.SetWriteDeadline(time.Time{}); err != nil {
+		conn.Close()
+	}
+	return size, nil
 }
 
 // keepAlive pings the component's own domain through the server and drops
@@ -425,4 +463,17 @@ func (c *connection) pong(s *inbound) bool {
 
 type pingPayload struct {
 	XMLName xml.Name `xml:"urn:xmpp:ping ping"`
+}
+
+// streamErrorText returns the texts of a stream error, cut for a log line.
+func streamErrorText(se stream.Error) string {
+	var b strings.Builder
+	for _, t := range se.Text {
+		if b.Len() > 0 {
+			b.WriteString(" | ")
+		}
+		b.WriteString(t.Value)
+	}
+	const maxLogText = 1 << 10
+	return cutEscaped(b.String(), maxLogText)
 }

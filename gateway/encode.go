@@ -3,6 +3,7 @@ package gateway
 import (
 	"bytes"
 	"encoding/xml"
+	"fmt"
 	"sync"
 )
 
@@ -19,6 +20,14 @@ var encodeBuffers = sync.Pool{New: func() any { return new(bytes.Buffer) }}
 func (g *Gateway) encodeStanza(buf *bytes.Buffer, v any) (bool, error) {
 	switch s := v.(type) {
 	case messageOut:
+		if s.From == "" {
+			return false, nil
+		}
+		if s.ID == "" {
+			s.ID = g.newID()
+		}
+		v = s
+	case subjectOut:
 		if s.From == "" {
 			return false, nil
 		}
@@ -45,4 +54,54 @@ func (g *Gateway) encodeStanza(buf *bytes.Buffer, v any) (bool, error) {
 		return false, err
 	}
 	return true, nil
+}
+
+// encodeBounded encodes v into buf as encodeStanza does and makes it fit
+// the gateway's stanza bound: a stanza over it has its text fields cut (on
+// character boundaries, each ending with a note saying how much is
+// missing) and is encoded again. It returns the stanza to write, which may
+// be the cut copy, and whether buf holds it; a stanza that still does not
+// fit is a *tooLargeError and must not be written.
+func (g *Gateway) encodeBounded(buf *bytes.Buffer, v any) (any, bool, error) {
+	direct, err := g.encodeMeasured(buf, v)
+	if err != nil {
+		return v, false, err
+	}
+	limit := g.cfg.MaxStanzaBytes
+	if !direct {
+		limit -= melliumSlack
+	}
+	size := buf.Len()
+	if size <= limit {
+		return v, direct, nil
+	}
+	if cut, ok := shrinkStanza(v, size-limit); ok {
+		buf.Reset()
+		direct, err = g.encodeMeasured(buf, cut)
+		if err != nil {
+			return v, false, err
+		}
+		if buf.Len() <= limit {
+			g.log.Info("cut a stanza to fit the bound", "kind", stanzaKind(v), "bytes", size, "cut_to", buf.Len(), "max", limit)
+			return cut, direct, nil
+		}
+	}
+	return v, false, &tooLargeError{kind: stanzaKind(v), size: size, max: limit}
+}
+
+// melliumSlack is kept free under the bound for what mellium adds (an id,
+// the stream namespace) to a stanza it encodes itself.
+const melliumSlack = 256
+
+// encodeMeasured encodes v into buf, directly if encodeStanza can, else as
+// a measure of what mellium will write.
+func (g *Gateway) encodeMeasured(buf *bytes.Buffer, v any) (bool, error) {
+	direct, err := g.encodeStanza(buf, v)
+	if err == nil && !direct {
+		err = xml.NewEncoder(buf).Encode(v)
+	}
+	if err != nil {
+		return false, fmt.Errorf("%w %T: %w", errEncode, v, err)
+	}
+	return direct, nil
 }

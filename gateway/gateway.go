@@ -60,6 +60,11 @@ type Config struct {
 	Version string
 	// Metrics receives the gateway's metrics; nil keeps them private.
 	Metrics *Metrics
+	// MaxStanzaBytes bounds every stanza the gateway writes, encoded:
+	// longer texts are cut with a note, and what still does not fit is
+	// dropped and the user told. DefaultMaxStanzaBytes if zero; at least
+	// MinMaxStanzaBytes.
+	MaxStanzaBytes int
 	// Limits bound what each user may do; zero fields take the transport's
 	// suggestion, then the gateway's defaults.
 	Limits transports.Limits
@@ -118,6 +123,12 @@ func New(cfg Config) (*Gateway, error) {
 	}
 	if cfg.LoginRetry <= 0 {
 		cfg.LoginRetry = 30 * time.Second
+	}
+	switch {
+	case cfg.MaxStanzaBytes == 0:
+		cfg.MaxStanzaBytes = DefaultMaxStanzaBytes
+	case cfg.MaxStanzaBytes < MinMaxStanzaBytes:
+		return nil, fmt.Errorf("gateway: a stanza bound of %d bytes is under the minimum of %d", cfg.MaxStanzaBytes, MinMaxStanzaBytes)
 	}
 	info := cfg.Transport.Info()
 	cfg.Limits = cfg.Limits.Or(info.Limits).Or(defaultLimits)

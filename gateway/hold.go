@@ -50,7 +50,7 @@ func (u *user) deliverOrHold(le legacyEvent, m transports.Message) {
 		u.hold(le)
 		return
 	}
-	err := u.deliverMessage(m, le.at)
+	err := u.dropLost(&le, m, u.deliverMessage(m, le.at))
 	if errors.Is(err, errUnconfirmed) {
 		u.hold(le)
 		u.waitAgain()
@@ -144,7 +144,8 @@ func (u *user) release() {
 		case le.sink != u.sink && le.sink != u.loginSink:
 			le.done <- errSessionClosed
 		default:
-			err := u.deliverMessage(le.ev.(transports.Message), le.at)
+			m := le.ev.(transports.Message)
+			err := u.dropLost(&le, m, u.deliverMessage(m, le.at))
 			if errors.Is(err, errUnconfirmed) {
 				u.held = append([]legacyEvent{le}, u.held...)
 				u.waitAgain()

@@ -45,6 +45,9 @@ type legacyEvent struct {
 	sink *sink
 	ctx  context.Context // the Deliver call's
 	done chan error
+	// losses counts the connections that ended under the message before
+	// the server confirmed it (see dropLost).
+	losses int
 }
 
 // loginDone reports the end of an asynchronous Login.
@@ -326,6 +329,9 @@ func (u *user) send(v any) error {
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
 	err := u.g.conn.send(ctx, v)
+	if err != nil && u.handleUndeliverable(v, err) {
+		return nil
+	}
 	if err != nil {
 		u.log.Warn("cannot send a stanza", "err", err)
 	}
@@ -339,6 +345,9 @@ func (u *user) sendConfirmed(v any) error {
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
 	err := u.g.conn.sendConfirmed(ctx, u.gen, v)
+	if err != nil && u.handleUndeliverable(v, err) {
+		return nil
+	}
 	if err != nil && !errors.Is(err, errUnconfirmed) {
 		u.log.Warn("cannot send a stanza", "err", err)
 	}

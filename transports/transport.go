@@ -98,6 +98,10 @@ type State interface {
 type Sink interface {
 	// Deliver hands ev to the user's event loop and returns once the
 	// resulting stanzas have been written to the XMPP server, or with an error
-	// if that was not possible (context done, gateway shutting down).
+	// if that was not possible (context done, gateway shutting down). A
+	// stanza that can never be written (over the gateway's stanza bound even
+	// once cut, or one the server closed the stream on twice) is dropped and
+	// the user told; Deliver then returns nil, so a transport moves on and
+	// never hands the same poison event over again.
 	Deliver(ctx context.Context, ev Event) error
 }

@@ -110,6 +110,8 @@ func serve(ctx context.Context, cfg *config.Config, logOut io.Writer) error {
 			Version:      version(),
 			Metrics:      metrics,
 			Limits:       tc.Limits,
+
+			MaxStanzaBytes: cfg.XMPP.MaxStanzaBytes,
 		})
 		if err != nil {
 			return exitError{2, err}

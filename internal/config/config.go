@@ -30,6 +30,19 @@ type Config struct {
 	Path string
 }
 
+// Bounds of xmpp.max_stanza_bytes. The default is well under the smallest
+// default limit of the servers a stanza crosses: Prosody 0.12 closes a
+// component stream on a stanza over 512 KiB and refuses client stanzas
+// over 256 KiB; ejabberd 23.01 has no limit on its component listener but
+// its packaged config sets 256 KiB (c2s) and 512 KiB (s2s). The minimum
+// leaves room for a stanza's envelope and a useful start of its text
+// (gateway.MinMaxStanzaBytes is the same).
+const (
+	DefaultMaxStanzaBytes = 64 << 10
+	MinMaxStanzaBytes     = 4 << 10
+	MaxMaxStanzaBytes     = 16 << 20
+)
+
 // XMPP is how the gateway reaches the XMPP server.
 type XMPP struct {
 	// Server is the component listener, host:port.
@@ -37,6 +50,8 @@ type XMPP struct {
 	ReconnectMin, ReconnectMax time.Duration
 	// PingInterval is the keep-alive period; zero disables it.
 	PingInterval time.Duration
+	// MaxStanzaBytes bounds every stanza the gateway writes, encoded.
+	MaxStanzaBytes int
 }
 
 // Metrics says where the metrics and health endpoints listen.
@@ -84,10 +99,11 @@ type file struct {
 		Listen string `toml:"listen"`
 	} `toml:"metrics"`
 	XMPP struct {
-		Server       string    `toml:"server"`
-		ReconnectMin *Duration `toml:"reconnect_min"`
-		ReconnectMax *Duration `toml:"reconnect_max"`
-		PingInterval *Duration `toml:"ping_interval"`
+		Server         string    `toml:"server"`
+		ReconnectMin   *Duration `toml:"reconnect_min"`
+		ReconnectMax   *Duration `toml:"reconnect_max"`
+		PingInterval   *Duration `toml:"ping_interval"`
+		MaxStanzaBytes *int      `toml:"max_stanza_bytes"`
 	} `toml:"xmpp"`
 	Database struct {
 		Path    string `toml:"path"`

@@ -111,6 +111,8 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 		}), "transport[1].secret_file"},
 		{"negative limit", base(func(s string) string { return strings.Replace(s, "max_rooms = 7", "max_rooms = -1", 1) }), "transport[0].limits.max_rooms: must not be negative"},
 		{"unknown limit", base(func(s string) string { return strings.Replace(s, "max_rooms = 7", "max_room = 7", 1) }), "transport.limits.max_room: unknown key"},
+		{"stanza bound too small", base(func(s string) string { return strings.Replace(s, "[xmpp]", "[xmpp]\nmax_stanza_bytes = 1000", 1) }), "xmpp.max_stanza_bytes: 1000 is under the minimum of 4096"},
+		{"stanza bound too large", base(func(s string) string { return strings.Replace(s, "[xmpp]", "[xmpp]\nmax_stanza_bytes = 100000000", 1) }), "xmpp.max_stanza_bytes: 100000000 is over"},
 		{"bad metrics address", base(func(s string) string { return s + "[metrics]\nlisten = \"9470\"\n" }), "metrics.listen"},
 		{"no transports", "[xmpp]\nserver = \"h:1\"\n[database]\npath = \"x\"\n[access]\nallow_domains = [\"*\"]\n", "no [[transport]]"},
 	} {
@@ -125,6 +127,17 @@ func TestProblemsNameTheirKeys(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestMaxStanzaBytes(t *testing.T) {
+	c, err := Parse([]byte(valid), "p.toml", kinds)
+	if err != nil || c.XMPP.MaxStanzaBytes != 64<<10 {
+		t.Fatalf("default: %v, %v", c, err)
+	}
+	c, err = Parse([]byte(strings.Replace(valid, "[xmpp]", "[xmpp]\nmax_stanza_bytes = 200000", 1)), "p.toml", kinds)
+	if err != nil || c.XMPP.MaxStanzaBytes != 200000 || !strings.Contains(c.Summary(), "stanzas written at most 200000 bytes") {
+		t.Fatalf("set: %v, %v", c, err)
 	}
 }
 

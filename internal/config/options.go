@@ -60,6 +60,7 @@ func (c *Config) Summary() string {
 	fmt.Fprintf(&b, "config %s is valid\n", c.Path)
 	fmt.Fprintf(&b, "XMPP server (component listener): %s\n", c.XMPP.Server)
 	fmt.Fprintf(&b, "  reconnect backoff %v to %v, keep-alive ping every %v\n", c.XMPP.ReconnectMin, c.XMPP.ReconnectMax, c.XMPP.PingInterval)
+	fmt.Fprintf(&b, "  stanzas written at most %d bytes (longer texts are cut)\n", c.XMPP.MaxStanzaBytes)
 	fmt.Fprintf(&b, "database: %s (key file %s)\n", c.Database.Path, c.Database.KeyFile)
 	logTo := c.LogFile
 	if logTo == "" {

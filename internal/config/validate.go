@@ -53,6 +53,15 @@ func (c *Config) validateTop(p *problems, f *file) {
 	c.XMPP.ReconnectMin = durationOr(f.XMPP.ReconnectMin, time.Second)
 	c.XMPP.ReconnectMax = durationOr(f.XMPP.ReconnectMax, time.Minute)
 	c.XMPP.PingInterval = durationOr(f.XMPP.PingInterval, time.Minute)
+	c.XMPP.MaxStanzaBytes = DefaultMaxStanzaBytes
+	if n := f.XMPP.MaxStanzaBytes; n != nil {
+		switch c.XMPP.MaxStanzaBytes = *n; {
+		case *n < MinMaxStanzaBytes:
+			p.add("xmpp.max_stanza_bytes", "%d is under the minimum of %d", *n, MinMaxStanzaBytes)
+		case *n > MaxMaxStanzaBytes:
+			p.add("xmpp.max_stanza_bytes", "%d is over %d: keep it under the server's own limit (Prosody closes the stream on a component stanza over 512 KiB by default)", *n, MaxMaxStanzaBytes)
+		}
+	}
 	if c.XMPP.ReconnectMin == 0 {
 		p.add("xmpp.reconnect_min", "must be more than 0")
 	}

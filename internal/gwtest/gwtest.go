@@ -30,6 +30,8 @@ type Options struct {
 	LegacyTimeout time.Duration
 	// QueueBytes is gateway.Config.QueueBytes.
 	QueueBytes int
+	// MaxStanzaBytes bounds the gateway's stanzas (0: its default).
+	MaxStanzaBytes int
 }
 
 // Gateway is a running gateway and its registry.
@@ -70,6 +72,8 @@ func Start(t testing.TB, o Options) *Gateway {
 		LegacyTimeout: o.LegacyTimeout,
 		QueueBytes:    o.QueueBytes,
 		LoginRetry:    100 * time.Millisecond,
+
+		MaxStanzaBytes: o.MaxStanzaBytes,
 	})
 	if err != nil {
 		store.Close()

@@ -123,7 +123,9 @@ func ejabberdLibDir(t tb.TB) string {
 	return filepath.Dir(filepath.Dir(filepath.Dir(apps[0])))
 }
 
-// serviceListener is the ejabberd_service listener for components.
+// serviceListener is the ejabberd_service listener for components. Its
+// max_stanza_size is ejabberd's default (none), as the packaged config and
+// contrib/ejabberd.yml leave it; never raise a limit to make a test pass.
 func serviceListener(port int, components []Component) string {
 	var b strings.Builder
 	fmt.Fprintf(&b, `  - port: %d

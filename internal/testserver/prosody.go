@@ -54,6 +54,9 @@ func StartProsody(t tb.TB, cfg ProsodyConfig) *Prosody {
 		cfgPath:       filepath.Join(dir, "prosody.cfg.lua"),
 		dataDir:       filepath.Join(dir, "data"),
 	}
+	// Stanza size limits stay at Prosody's defaults (512 KiB from a
+	// component, 256 KiB from a client), as in production: raising them
+	// once hid a gateway bug that took a transport down.
 	extra := ""
 	if cfg.Carbons {
 		extra = `, "carbons"`

@@ -1,6 +1,7 @@
 package testserver
 
 import (
+	"bytes"
 	"net"
 	"sync"
 
@@ -20,6 +21,8 @@ type Proxy struct {
 	accepted int
 	stalled  bool
 	resume   *sync.Cond
+	marker   []byte // see CutOn
+	cutOns   int
 }
 
 // NewProxy starts a proxy to target; it stops when the test ends.
@@ -58,7 +61,7 @@ func (p *Proxy) accept() {
 		var wg sync.WaitGroup
 		wg.Add(2)
 		go p.pipe(in, out, &wg)
-		go p.pipe(out, in, &wg)
+		go p.pipe(out, in, &wg, in)
 		go func() {
 			wg.Wait()
 			in.Close()
@@ -72,14 +75,30 @@ func (p *Proxy) accept() {
 // directions are done. (Closing both at the first end, as it once did,
 // dropped the last stanzas a closing gateway wrote whenever the server
 // wrote to it at the same moment.)
-func (p *Proxy) pipe(dst, src net.Conn, wg *sync.WaitGroup) {
+//
+// On the way to the target (watch is the client's side), a connection that
+// carries the CutOn marker is closed instead.
+func (p *Proxy) pipe(dst, src net.Conn, wg *sync.WaitGroup, watch ...net.Conn) {
 	defer wg.Done()
 	buf := make([]byte, 32<<10)
+	var tail []byte // the end of the previous read, for a marker across two
 	for {
 		n, err := src.Read(buf)
 		p.mu.Lock()
 		for p.stalled {
 			p.resume.Wait()
+		}
+		marker := p.marker
+		if len(watch) > 0 && len(marker) > 0 && n > 0 {
+			seen := append(tail, buf[:n]...)
+			if bytes.Contains(seen, marker) {
+				p.cutOns++
+				p.mu.Unlock()
+				dst.Close()
+				src.Close()
+				return
+			}
+			tail = append(tail[:0], seen[max(0, len(seen)-len(marker)+1):]...)
 		}
 		p.mu.Unlock()
 		if n > 0 {
@@ -124,6 +143,23 @@ func (p *Proxy) Cut() {
 		c.Close()
 	}
 	p.conns = nil
+}
+
+// CutOn makes the proxy close, instead of forwarding, any connection on
+// which the client sends marker, as a server that ends the stream on one
+// stanza; nil stops it.
+func (p *Proxy) CutOn(marker []byte) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.marker = marker
+}
+
+// CutOns counts the connections closed because they carried the CutOn
+// marker.
+func (p *Proxy) CutOns() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.cutOns
 }
 
 // Accepted returns how many connections the proxy has forwarded so far.

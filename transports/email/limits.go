@@ -9,8 +9,11 @@ const (
 	// maxBodyCap is the largest max_body an administrator may configure.
 	maxBodyCap = 64 << 10
 	// maxEscapedText bounds the chat message's text (body, subject, thread)
-	// as XML-escaped bytes: a newline is written as six bytes.
-	maxEscapedText = 200 << 10
+	// as XML-escaped bytes: a newline is written as six bytes. It leaves
+	// room for the envelope under the gateway's default stanza bound
+	// (xmpp.max_stanza_bytes, 64 KiB), which would otherwise cut the text
+	// again, and this transport's note with it.
+	maxEscapedText = 56 << 10
 
 	// maxSenderHeader, maxSubjectHeader and maxMetaHeader bound the header
 	// fields fetched: From and Sender; Subject; the ids and list markers.
