@@ -7,8 +7,8 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
-	"passerelle.dev/passerelle/internal/backoff"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/backoff"
 )
 
 // handlePresence handles a presence from the user to the transport or to a
