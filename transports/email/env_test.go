@@ -11,11 +11,11 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"passerelle.dev/passerelle/address"
 	"passerelle.dev/passerelle/internal/gwtest"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/address"
 	"passerelle.dev/passerelle/transports/email"
 )
 
