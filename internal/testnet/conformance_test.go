@@ -33,6 +33,7 @@ func TestConformance(t *testing.T) {
 			return transporttest.Account{
 				User:   name + "@example.test",
 				Values: transports.Values{"username": name, "password": "pw-" + name, "echo": "false"},
+				Nick:   name,
 			}
 		},
 		NewPeer: func(t *testing.T, a transporttest.Account) transporttest.Peer {

@@ -39,6 +39,8 @@ type Account struct {
 	// User is the XMPP user's bare JID.
 	User   string
 	Values transports.Values
+	// Nick is the nickname the account asks for in rooms.
+	Nick string
 }
 
 // Peer is another user of the legacy network. Its methods fail t
@@ -199,8 +201,7 @@ func testRooms(t *testing.T, h Harness) {
 	peer.Join(t, room)
 	ctx, cancel := context.WithTimeout(context.Background(), h.Wait)
 	defer cancel()
-	nick := "conform" + strings.ReplaceAll(time.Now().Format("150405.000"), ".", "")
-	if err := rooms.JoinRoom(ctx, room, nick, ""); err != nil {
+	if err := rooms.JoinRoom(ctx, room, a.Nick, ""); err != nil {
 		t.Fatalf("JoinRoom: %v", err)
 	}
 	sink.Wait(t, h.Wait, "RoomJoined", func(ev transports.Event) bool {
