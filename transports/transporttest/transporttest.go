@@ -68,6 +68,11 @@ type RoomPeer interface {
 	Hear(t *testing.T, room, body string)
 }
 
+// deliverDelay is how long the sink takes over each event after Close's
+// test starts: long enough for a delivery that Close does not wait for to
+// still be under way when Close returns.
+const deliverDelay = 200 * time.Millisecond
+
 // Run runs the conformance suite.
 func Run(t *testing.T, h Harness) {
 	if h.Wait == 0 {
@@ -80,12 +85,13 @@ func Run(t *testing.T, h Harness) {
 	}
 }
 
-// login logs a fresh account in with a recording sink, closing the session
-// at the end of the test.
-func login(t *testing.T, h Harness) (Account, transports.Session, *Sink) {
+// login logs a fresh account in with a recording sink that takes delay
+// over each event, closing the session at the end of the test.
+func login(t *testing.T, h Harness, delay time.Duration) (Account, transports.Session, *Sink) {
 	t.Helper()
 	a := h.NewAccount(t)
 	sink := NewSink(t)
+	sink.Delay = delay
 	ctx, cancel := context.WithTimeout(context.Background(), h.Wait)
 	defer cancel()
 	sess, err := h.Transport.Login(ctx, transports.LoginRequest{
@@ -126,7 +132,7 @@ func send(t *testing.T, h Harness, sess transports.Session, m transports.Message
 // reaches the peer, the peer's answer comes back through Deliver, and Close
 // returns.
 func testExchange(t *testing.T, h Harness) {
-	a, sess, sink := login(t, h)
+	a, sess, sink := login(t, h, 0)
 	if h.ReportsStatus {
 		sink.Wait(t, h.Wait, "a connected Status", func(ev transports.Event) bool {
 			st, ok := ev.(transports.Status)
@@ -147,7 +153,7 @@ func testExchange(t *testing.T, h Harness) {
 // testAfterClose: after Close, Send errs at once, Close again is safe, and
 // no event is delivered, even with a message from the peer on its way.
 func testAfterClose(t *testing.T, h Harness) {
-	a, sess, sink := login(t, h)
+	a, sess, sink := login(t, h, deliverDelay)
 	peer := h.NewPeer(t, a)
 	send(t, h, sess, transports.Message{To: peer.Address(), ID: "out-1", Type: transports.Chat, Body: "before close"})
 	peer.Expect(t, "before close")
@@ -185,7 +191,7 @@ func testAfterClose(t *testing.T, h Harness) {
 // testRooms: join, a message both ways, leave; RoomJoined comes before the
 // room's messages, and nothing of the room follows a RoomLeft.
 func testRooms(t *testing.T, h Harness) {
-	a, sess, sink := login(t, h)
+	a, sess, sink := login(t, h, 0)
 	rooms, ok := sess.(transports.Rooms)
 	if !ok {
 		t.Fatalf("the transport has rooms but its session (%T) does not implement transports.Rooms", sess)
