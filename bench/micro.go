@@ -21,7 +21,7 @@ type MicroResult struct {
 
 // microPackages hold the hot-path benchmarks: address encode/decode,
 // registry lookup, message → IRC lines and IRC line → event.
-var microPackages = []string{"./address/", "./registry/", "./transports/irc/"}
+var microPackages = []string{"./transports/address/", "./registry/", "./transports/irc/"}
 
 // runMicro runs the packages' benchmarks with go test -bench -benchmem.
 func runMicro(t tb.TB, e *env, benchtime string) []MicroResult {

@@ -15,10 +15,11 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/cenkalti/backoff/v5"
 	"mellium.im/xmpp"
 	"mellium.im/xmpp/component"
 	"mellium.im/xmpp/stream"
+
+	"passerelle.dev/passerelle/transports/backoff"
 )
 
 const (
@@ -79,13 +80,7 @@ func (c *connection) generation() uint64 {
 // run connects and reconnects until ctx is done.
 func (c *connection) run(ctx context.Context) error {
 	log := c.g.log
-	bo := &backoff.ExponentialBackOff{
-		InitialInterval:     c.g.cfg.ReconnectMin,
-		RandomizationFactor: 0.5,
-		Multiplier:          2,
-		MaxInterval:         c.g.cfg.ReconnectMax,
-	}
-	bo.Reset()
+	bo := backoff.Backoff{Min: c.g.cfg.ReconnectMin, Max: c.g.cfg.ReconnectMax}
 	connects := 0
 	for attempt := 1; ; attempt++ {
 		log.Info("connecting to the XMPP server", "server", c.g.cfg.Server, "attempt", attempt)
@@ -113,12 +108,12 @@ func (c *connection) run(ctx context.Context) error {
 				// The server refused the domain or secret: a configuration
 				// error that retrying quickly will not fix.
 				level = slog.LevelError
-				bo.InitialInterval = c.g.cfg.ReconnectMax
+				bo.Min = c.g.cfg.ReconnectMax
 				bo.Reset()
 			}
 			log.Log(ctx, level, "cannot connect to the XMPP server", "server", c.g.cfg.Server, "err", err)
 		}
-		wait := bo.NextBackOff()
+		wait := bo.Next()
 		log.Info("reconnecting later", "in", wait.Round(time.Millisecond))
 		select {
 		case <-ctx.Done():

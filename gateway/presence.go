@@ -7,8 +7,9 @@ import (
 
 	"mellium.im/xmpp/stanza"
 
-	"passerelle.dev/passerelle/internal/backoff"
+	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/backoff"
 )
 
 // handlePresence handles a presence from the user to the transport or to a
@@ -109,7 +110,7 @@ func (u *user) login() {
 		Values:   values,
 		Presence: u.best,
 		Contacts: u.rosterContacts(),
-		State:    stateStore{store: u.g.cfg.Store, user: u.jid.String(), transport: u.g.domain.String()},
+		State:    registry.TransportState(u.g.cfg.Store, u.jid.String(), u.g.domain.String()),
 		Events:   sk,
 		Logger:   u.log,
 	}

@@ -11,9 +11,9 @@ import (
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"passerelle.dev/passerelle/address"
 	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/address"
 )
 
 // route sends one incoming stanza where it belongs. It runs on the

@@ -94,26 +94,3 @@ func (u *user) rosterContacts() []string {
 	}
 	return addrs
 }
-
-// stateStore is a registration's transports.State in the registry. Its
-// keys live apart from the gateway's own (such as roomsKey).
-type stateStore struct {
-	store     registry.Store
-	user      string
-	transport string
-}
-
-func (s stateStore) Get(ctx context.Context, key string) ([]byte, error) {
-	return s.store.State(ctx, s.user, s.transport, transportKeyPrefix+key)
-}
-
-func (s stateStore) Put(ctx context.Context, key string, value []byte) error {
-	return s.store.PutState(ctx, s.user, s.transport, transportKeyPrefix+key, value)
-}
-
-func (s stateStore) Delete(ctx context.Context, key string) error {
-	return s.store.DeleteState(ctx, s.user, s.transport, transportKeyPrefix+key)
-}
-
-// transportKeyPrefix starts every state key a transport writes.
-const transportKeyPrefix = "t."

@@ -32,6 +32,6 @@ PASSERELLE_XMPP_SERVER=ejabberd go test -race -count=1 -timeout 20m \
 echo "ejabberd pass: $((SECONDS - start)) s"
 
 echo "== benchmarks (short, not timed tests)"
-go test -run '^$' -bench . -benchtime 100x -benchmem ./address/ ./registry/ ./transports/irc/ >/dev/null
+go test -run '^$' -bench . -benchtime 100x -benchmem ./transports/address/ ./registry/ ./transports/irc/ >/dev/null
 go test -run '^$' -bench . -benchtime 2x ./transports/email/ >/dev/null
 echo "all checks passed"

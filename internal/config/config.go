@@ -138,22 +138,9 @@ type limitsFile struct {
 	RegistrationWindow   *Duration `toml:"registration_window"`
 }
 
-// Duration is a TOML string such as "30s"; transports use it in their
-// options too.
-type Duration struct{ time.Duration }
-
-// UnmarshalText implements encoding.TextUnmarshaler.
-func (d *Duration) UnmarshalText(b []byte) error {
-	v, err := time.ParseDuration(string(b))
-	if err != nil {
-		return fmt.Errorf("%q is not a duration (like \"30s\" or \"1m\")", b)
-	}
-	if v < 0 {
-		return fmt.Errorf("%q is negative", b)
-	}
-	d.Duration = v
-	return nil
-}
+// Duration is a TOML string such as "30s"; it is the transports' own type,
+// so that the daemon's options and the transports' read alike.
+type Duration = transports.Duration
 
 // Load reads and validates the file at path. kinds are the transport kinds
 // this binary knows.

@@ -72,11 +72,16 @@ func (s *Session) Presence() transports.Presence {
 // State returns the session's persistent state store.
 func (s *Session) State() transports.State { return s.state }
 
-// Send implements transports.Session. A message to "nobody@…" fails at once,
+// Send implements transports.Session; after Close it fails. A message to "nobody@…" fails at once,
 // one to "bounce@…" fails later with a SendFailure, one to "slow@…" hangs
 // until its context ends, one to "panic@…" panics; with echo on, other
 // messages come back from the contact they were sent to.
 func (s *Session) Send(ctx context.Context, m transports.Message) error {
+	select {
+	case <-s.stop:
+		return &transports.Error{Kind: transports.NotConnected, Text: "the test network session is closed"}
+	default:
+	}
 	switch {
 	case strings.HasPrefix(m.To, "slow@"):
 		// A legacy server that never answers: only the context ends it.

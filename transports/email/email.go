@@ -14,7 +14,6 @@ import (
 	"strings"
 	"time"
 
-	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/transports"
 	"passerelle.dev/passerelle/transports/netguard"
 )
@@ -37,15 +36,15 @@ type Config struct {
 	SkipAutomated    bool `toml:"skip_automated"`
 	// PollInterval is how often a mailbox is checked on servers without
 	// IDLE (default 60s).
-	PollInterval config.Duration `toml:"poll_interval"`
+	PollInterval transports.Duration `toml:"poll_interval"`
 	// SendAttempts and RetryWait govern delivery retries on temporary SMTP
 	// failures (defaults 3 and 30s).
-	SendAttempts int             `toml:"send_attempts"`
-	RetryWait    config.Duration `toml:"retry_wait"`
+	SendAttempts int                 `toml:"send_attempts"`
+	RetryWait    transports.Duration `toml:"retry_wait"`
 	// ReconnectMin and ReconnectMax bound the wait between IMAP
 	// reconnections (defaults 2s and 5m).
-	ReconnectMin config.Duration `toml:"reconnect_min"`
-	ReconnectMax config.Duration `toml:"reconnect_max"`
+	ReconnectMin transports.Duration `toml:"reconnect_min"`
+	ReconnectMax transports.Duration `toml:"reconnect_max"`
 	// MaxBody bounds the text of one incoming mail shown in chat (default
 	// 32 KiB, at most 64 KiB); the rest is cut with a note.
 	MaxBody int `toml:"max_body"`
@@ -66,7 +65,7 @@ type Config struct {
 	AllowAddresses []string `toml:"allow_addresses"`
 	// ConnectTimeout bounds connecting to a mail server and logging in
 	// (default 30s).
-	ConnectTimeout config.Duration `toml:"connect_timeout"`
+	ConnectTimeout transports.Duration `toml:"connect_timeout"`
 }
 
 // Servers says where a mailbox's IMAP and SMTP servers are.
@@ -144,7 +143,7 @@ func New(cfg Config, log *slog.Logger) (*Transport, error) {
 	return t, nil
 }
 
-func setDefault(d *config.Duration, v time.Duration) {
+func setDefault(d *transports.Duration, v time.Duration) {
 	if d.Duration <= 0 {
 		d.Duration = v
 	}

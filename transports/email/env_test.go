@@ -11,11 +11,11 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"passerelle.dev/passerelle/address"
-	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/internal/gwtest"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
+	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/address"
 	"passerelle.dev/passerelle/transports/email"
 )
 
@@ -56,9 +56,9 @@ func newEnv(t testing.TB, tune ...func(*email.Config, *testserver.Mail)) *env {
 	e.cfg = email.Config{
 		AllowPlaintext:   true,
 		SkipMailingLists: true,
-		RetryWait:        config.Duration{Duration: 100 * time.Millisecond},
-		ReconnectMin:     config.Duration{Duration: 100 * time.Millisecond},
-		ReconnectMax:     config.Duration{Duration: time.Second},
+		RetryWait:        transports.Duration{Duration: 100 * time.Millisecond},
+		ReconnectMin:     transports.Duration{Duration: 100 * time.Millisecond},
+		ReconnectMax:     transports.Duration{Duration: time.Second},
 		Domains: map[string]email.Servers{e.mail.Domain(): {
 			IMAPHost: "127.0.0.1", IMAPPort: port(e.mail.IMAPAddr()), IMAPSecurity: "plain",
 			SMTPHost: "127.0.0.1", SMTPPort: port(e.mail.SMTPAddr()), SMTPSecurity: "plain",

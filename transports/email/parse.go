@@ -16,7 +16,7 @@ import (
 	"github.com/emersion/go-message/textproto"
 	"github.com/inbucket/html2text"
 
-	"passerelle.dev/passerelle/address"
+	"passerelle.dev/passerelle/transports/address"
 )
 
 // incoming is a received mail, reduced to what a chat message shows.

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/transports"
 )
@@ -70,8 +69,8 @@ func loginWith(t *testing.T, sink transports.Sink) (*testserver.Mail, *memState)
 	fmt.Sscan(smtpPort, &sp)
 	tr, err := New(Config{
 		AllowPlaintext: true,
-		ReconnectMin:   config.Duration{Duration: 50 * time.Millisecond},
-		ReconnectMax:   config.Duration{Duration: 200 * time.Millisecond},
+		ReconnectMin:   transports.Duration{Duration: 50 * time.Millisecond},
+		ReconnectMax:   transports.Duration{Duration: 200 * time.Millisecond},
 		Domains: map[string]Servers{m.Domain(): {
 			IMAPHost: host, IMAPPort: ip, IMAPSecurity: "plain",
 			SMTPHost: host, SMTPPort: sp, SMTPSecurity: "plain",

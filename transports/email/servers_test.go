@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
 	"passerelle.dev/passerelle/transports"
@@ -193,7 +192,7 @@ func TestUnreachableTextsAlike(t *testing.T) {
 func allowLoopback(c *email.Config, _ *testserver.Mail) {
 	c.AllowCustomServers = true
 	c.AllowAddresses = []string{"127.0.0.0/8", "::1"}
-	c.ConnectTimeout = config.Duration{Duration: 2 * time.Second}
+	c.ConnectTimeout = transports.Duration{Duration: 2 * time.Second}
 }
 
 // TestStoredCustomServersRechecked: the policy holds at every login, not

@@ -142,15 +142,20 @@ func (s *Session) SetPresence(context.Context, transports.Presence) error { retu
 // available while the mailbox is connected.
 func (s *Session) Watch(_ context.Context, addr string, on bool) error {
 	s.mu.Lock()
+	defer s.mu.Unlock()
 	if on {
 		s.watched[addr] = true
 	} else {
 		delete(s.watched, addr)
 	}
-	connected := s.connected
-	s.mu.Unlock()
-	if on && connected {
-		go s.deliver(transports.Presence{From: addr, Available: true})
+	if on && s.connected && !s.closed {
+		// Close waits for this delivery too: nothing is delivered after
+		// Close returns.
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.deliver(transports.Presence{From: addr, Available: true})
+		}()
 	}
 	return nil
 }

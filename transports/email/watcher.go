@@ -12,8 +12,8 @@ import (
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapclient"
 
-	"passerelle.dev/passerelle/internal/backoff"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/backoff"
 )
 
 // fetchChunk is how many mails are fetched per round trip.

@@ -10,7 +10,6 @@ import (
 
 	"mellium.im/xmpp/jid"
 
-	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/internal/gwtest"
 	"passerelle.dev/passerelle/internal/hostileirc"
 	"passerelle.dev/passerelle/internal/irctest"
@@ -127,9 +126,9 @@ func (e *env) start() {
 		Networks:         nets,
 		LinesPerSecond:   50,
 		Burst:            50,
-		ReconnectMin:     config.Duration{Duration: 200 * time.Millisecond},
-		ReconnectMax:     config.Duration{Duration: time.Second},
-		PresenceInterval: config.Duration{Duration: poll},
+		ReconnectMin:     transports.Duration{Duration: 200 * time.Millisecond},
+		ReconnectMax:     transports.Duration{Duration: time.Second},
+		PresenceInterval: transports.Duration{Duration: poll},
 	}, log)
 	if err != nil {
 		t.Fatalf("irc.New: %v", err)

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/transports"
 	"passerelle.dev/passerelle/transports/netguard"
 )
@@ -49,11 +48,11 @@ type Config struct {
 	Burst          int     `toml:"burst"`
 	// ReconnectMin and ReconnectMax bound the wait between reconnection
 	// attempts (defaults 2s and 5m).
-	ReconnectMin config.Duration `toml:"reconnect_min"`
-	ReconnectMax config.Duration `toml:"reconnect_max"`
+	ReconnectMin transports.Duration `toml:"reconnect_min"`
+	ReconnectMax transports.Duration `toml:"reconnect_max"`
 	// PresenceInterval is how often contacts' presence is polled with ISON
 	// on servers without MONITOR (default 60s).
-	PresenceInterval config.Duration `toml:"presence_interval"`
+	PresenceInterval transports.Duration `toml:"presence_interval"`
 }
 
 // NetworkConfig is how to reach one network.

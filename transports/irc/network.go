@@ -12,8 +12,8 @@ import (
 
 	"github.com/lrstanley/girc"
 
-	"passerelle.dev/passerelle/internal/backoff"
 	"passerelle.dev/passerelle/transports"
+	"passerelle.dev/passerelle/transports/backoff"
 	"passerelle.dev/passerelle/transports/netguard"
 )
 

@@ -6,7 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"passerelle.dev/passerelle/internal/config"
 	"passerelle.dev/passerelle/internal/hostileirc"
 	"passerelle.dev/passerelle/internal/irctest"
 	"passerelle.dev/passerelle/transports"
@@ -21,8 +20,8 @@ func TestEndlessLinesStopReconnecting(t *testing.T) {
 	off := false
 	tr, err := New(Config{
 		Networks:     map[string]NetworkConfig{"a.example": {Host: "127.0.0.1", Port: srv.Port(), TLS: &off}},
-		ReconnectMin: config.Duration{Duration: 50 * time.Millisecond},
-		ReconnectMax: config.Duration{Duration: 200 * time.Millisecond},
+		ReconnectMin: transports.Duration{Duration: 50 * time.Millisecond},
+		ReconnectMax: transports.Duration{Duration: 200 * time.Millisecond},
 	}, nil)
 	if err != nil {
 		t.Fatal(err)

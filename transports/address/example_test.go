@@ -3,7 +3,7 @@ package address_test
 import (
 	"fmt"
 
-	"passerelle.dev/passerelle/address"
+	"passerelle.dev/passerelle/transports/address"
 )
 
 func Example() {
