@@ -261,7 +261,8 @@ func (a account) dialIMAP(ctx context.Context, opts *imapclient.Options) (*imapC
 	return c, nil
 }
 
-// dialSMTP connects and authenticates to the SMTP server.
+// dialSMTP connects and authenticates to the SMTP server. go-smtp reads
+// the (decrypted) connection only through the guard (smtpguard.go).
 func (a account) dialSMTP(ctx context.Context) (*smtp.Client, error) {
 	conn, err := a.smtp.dial(ctx)
 	if err != nil {
@@ -269,15 +270,16 @@ func (a account) dialSMTP(ctx context.Context) (*smtp.Client, error) {
 	}
 	hctx, done := a.smtp.handshake(ctx, conn)
 	defer done()
-	var c *smtp.Client
+	var g *smtpGuardConn
 	if a.smtp.security == secStartTLS {
-		if c, err = smtp.NewClientStartTLS(conn, a.smtp.tlsConfig()); err != nil {
+		if g, err = startTLSSMTP(hctx, conn, a.smtp.tlsConfig()); err != nil {
 			conn.Close()
 			return nil, unreachable("SMTP", a.smtp, cause(hctx, err))
 		}
 	} else {
-		c = smtp.NewClient(conn)
+		g = &smtpGuardConn{Conn: conn}
 	}
+	c := smtp.NewClient(g)
 	if err := c.Auth(sasl.NewPlainClient("", a.username, a.password)); err != nil {
 		c.Close()
 		var se *smtp.SMTPError
