@@ -147,3 +147,19 @@ func FuzzIMAPLexer(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkIMAPLexer measures the guard's cost on a typical FETCH
+// response: a BODYSTRUCTURE, header literals and a text literal.
+func BenchmarkIMAPLexer(b *testing.B) {
+	resp := []byte("* 1 FETCH (UID 7 RFC822.SIZE 5000 BODYSTRUCTURE " + nested(4) +
+		" BODY[HEADER.FIELDS (FROM SENDER)]<0> {40}\r\n" + strings.Repeat("F", 40) +
+		" BODY[1]<0> {4000}\r\n" + strings.Repeat("t", 4000) + ")\r\n")
+	b.SetBytes(int64(len(resp)))
+	var l imapLexer
+	for b.Loop() {
+		if err := l.scan(resp); err != nil {
+			b.Fatal(err)
+		}
+		l.untagged = 0
+	}
+}
