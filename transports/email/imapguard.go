@@ -257,7 +257,9 @@ func (l *imapLexer) head(b byte) {
 		return // the tag or "*": the type follows
 	case l.word == 2 && !l.tagged && !long && len(tok) > 0 && allDigits(tok):
 		return // "* n TYPE"
-	case !long && isStatus(tok):
+	case l.tagged || (!long && isStatus(tok)):
+		// go-imap reads any tagged response as a status, and fails
+		// the connection after the line if it is none.
 		l.state = stStatus
 	default:
 		l.state = stStruct

@@ -53,6 +53,7 @@ func TestIMAPLexerAcceptsRealResponses(t *testing.T) {
 		"* OK " + strings.Repeat("(", 1000) + "\r\n",
 		"A2 NO [ALERT " + strings.Repeat("(", 300) + "\r\n" + strings.Repeat("(", 300) + "] no\r\n",
 		"* 5 BYE {99999999999}\r\n",
+		"A3 FOO {99999999999}\r\n",
 		// Not literals: go-imap reads them as nothing of the kind.
 		"* LIST () \"/\" {x}\r\n",
 		// Many responses, each within the bounds.
