@@ -28,7 +28,7 @@ const (
 	maxIMAPResponse = 8 << 20
 	// maxIMAPUntagged bounds the bytes between two tagged responses, which
 	// go-imap may gather for one command (SEARCH results, say).
-	maxIMAPUntagged = 64 << 20
+	maxIMAPUntagged = 32 << 20
 )
 
 // errIMAPLimit marks a connection failed by the guard.

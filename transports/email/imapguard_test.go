@@ -78,7 +78,7 @@ func TestIMAPLexerRefuses(t *testing.T) {
 		"text line":                           "* OK " + strings.Repeat("a", maxIMAPLine),
 		"quoted over lines":                   `* 1 FETCH (ENVELOPE ("` + strings.Repeat("a\r\n", maxIMAPLine/3+1),
 		"response":                            "* 1 FETCH (" + strings.Repeat("BODY[] {1000000}\r\n"+strings.Repeat("a", 1000000)+" ", 9),
-		"untagged":                            strings.Repeat("* SEARCH "+strings.Repeat("1 ", 500000)+"\r\n", 70),
+		"untagged":                            strings.Repeat("* SEARCH "+strings.Repeat("1 ", 500000)+"\r\n", 40),
 	} {
 		err := scanAll(t, s)
 		if !errors.Is(err, errIMAPLimit) {
