@@ -210,34 +210,49 @@ func (s server) tlsConfig() *tls.Config {
 	return &tls.Config{ServerName: s.host, MinVersion: tls.VersionTLS12, RootCAs: s.roots}
 }
 
-// dialIMAP connects and logs in to the IMAP server.
-func (a account) dialIMAP(ctx context.Context, opts *imapclient.Options) (*imapclient.Client, error) {
+// imapConn is a logged-in IMAP client whose connection goes through the
+// guard (imapguard.go).
+type imapConn struct {
+	*imapclient.Client
+	guard *guardConn
+}
+
+// explain is err, or the guard's error if the guard failed the connection:
+// go-imap's own wording of it would bury the cause under one prefix per
+// nesting level.
+func (c *imapConn) explain(err error) error {
+	if gerr := c.guard.tripped(); gerr != nil {
+		return gerr
+	}
+	return err
+}
+
+// dialIMAP connects and logs in to the IMAP server. go-imap reads the
+// (decrypted) connection only through the guard.
+func (a account) dialIMAP(ctx context.Context, opts *imapclient.Options) (*imapConn, error) {
 	conn, err := a.imap.dial(ctx)
 	if err != nil {
 		return nil, unreachable("IMAP", a.imap, err)
 	}
 	hctx, done := a.imap.handshake(ctx, conn)
 	defer done()
-	if opts == nil {
-		opts = &imapclient.Options{}
-	}
-	opts.TLSConfig = a.imap.tlsConfig()
-	var c *imapclient.Client
+	var g *guardConn
 	if a.imap.security == secStartTLS {
-		if c, err = imapclient.NewStartTLS(conn, opts); err != nil {
+		if g, err = startTLSIMAP(hctx, conn, a.imap.tlsConfig()); err != nil {
 			conn.Close()
 			return nil, unreachable("IMAP", a.imap, cause(hctx, err))
 		}
 	} else {
-		c = imapclient.New(conn, opts)
+		g = newGuardConn(conn)
 	}
+	c := &imapConn{Client: imapclient.New(g, opts), guard: g}
 	if err := c.Login(a.username, a.password).Wait(); err != nil {
 		c.Close()
 		var ie *imap.Error
 		if errors.As(err, &ie) && ie.Type == imap.StatusResponseTypeNo {
 			return nil, transports.Errorf(transports.NotAuthorized, "the IMAP server %s refused the login: %s", a.imap.host, clip(ie.Text))
 		}
-		return nil, unreachable("IMAP", a.imap, cause(hctx, err))
+		return nil, unreachable("IMAP", a.imap, cause(hctx, c.explain(err)))
 	}
 	if !done() {
 		c.Close()
@@ -246,7 +261,8 @@ func (a account) dialIMAP(ctx context.Context, opts *imapclient.Options) (*imapc
 	return c, nil
 }
 
-// dialSMTP connects and authenticates to the SMTP server.
+// dialSMTP connects and authenticates to the SMTP server. go-smtp reads
+// the (decrypted) connection only through the guard (smtpguard.go).
 func (a account) dialSMTP(ctx context.Context) (*smtp.Client, error) {
 	conn, err := a.smtp.dial(ctx)
 	if err != nil {
@@ -254,15 +270,16 @@ func (a account) dialSMTP(ctx context.Context) (*smtp.Client, error) {
 	}
 	hctx, done := a.smtp.handshake(ctx, conn)
 	defer done()
-	var c *smtp.Client
+	var g *smtpGuardConn
 	if a.smtp.security == secStartTLS {
-		if c, err = smtp.NewClientStartTLS(conn, a.smtp.tlsConfig()); err != nil {
+		if g, err = startTLSSMTP(hctx, conn, a.smtp.tlsConfig()); err != nil {
 			conn.Close()
 			return nil, unreachable("SMTP", a.smtp, cause(hctx, err))
 		}
 	} else {
-		c = smtp.NewClient(conn)
+		g = &smtpGuardConn{Conn: conn}
 	}
+	c := smtp.NewClient(g)
 	if err := c.Auth(sasl.NewPlainClient("", a.username, a.password)); err != nil {
 		c.Close()
 		var se *smtp.SMTPError

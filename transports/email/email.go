@@ -275,11 +275,11 @@ func (t *Transport) Register(ctx context.Context, req transports.RegisterRequest
 	}
 	// The INBOX position from here on: mail arriving before the first
 	// login is delivered then.
-	start, err := inboxPosition(c, acct)
+	start, err := inboxPosition(c.Client, acct)
 	_ = c.Logout().Wait()
 	_ = c.Close()
 	if err != nil {
-		return nil, &transports.Error{Kind: transports.Unreachable, Text: "cannot open the INBOX", Err: err}
+		return nil, &transports.Error{Kind: transports.Unreachable, Text: "cannot open the INBOX", Err: c.explain(err)}
 	}
 	if prev := parseStart(req.Previous[fieldInboxStart]); prev.Mailbox == start.Mailbox && prev.Validity == start.Validity {
 		start = prev // registered again before any login: keep the first position
@@ -316,9 +316,9 @@ func (t *Transport) Login(ctx context.Context, req transports.LoginRequest) (tra
 	}
 	// Fix the INBOX position now: mail that arrives from here on is
 	// delivered, even if the session ends before the watcher starts.
-	if _, err := s.syncCursor(c); err != nil {
+	if _, err := s.syncCursor(c.Client); err != nil {
 		c.Close()
-		return nil, &transports.Error{Kind: transports.Unreachable, Text: "cannot open the INBOX", Err: err}
+		return nil, &transports.Error{Kind: transports.Unreachable, Text: "cannot open the INBOX", Err: c.explain(err)}
 	}
 	s.start(c)
 	return s, nil

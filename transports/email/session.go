@@ -105,7 +105,7 @@ func (s *Session) imapOptions() *imapclient.Options {
 	}}
 }
 
-func (s *Session) start(c *imapclient.Client) {
+func (s *Session) start(c *imapConn) {
 	s.wg.Add(2)
 	go s.sendLoop()
 	go s.watchLoop(c)

@@ -22,10 +22,13 @@ const fetchChunk = 20
 var errNotDelivered = errors.New("email: the gateway did not take the mail")
 
 // watchLoop keeps a connection to the INBOX until Close, reconnecting with
-// a jittered, doubling wait.
-func (s *Session) watchLoop(c *imapclient.Client) {
+// a jittered, doubling wait. A connection that the guard failed does not
+// reset the wait, so a server that breaks a bound every time is tried ever
+// less often.
+func (s *Session) watchLoop(c *imapConn) {
 	defer s.wg.Done()
 	failures := 0
+	tripped := false // the guard failed the last connection
 	for {
 		if c == nil {
 			var err error
@@ -43,8 +46,14 @@ func (s *Session) watchLoop(c *imapclient.Client) {
 				continue
 			}
 		}
-		err := s.watchSafely(c, func() { failures = 0 })
+		err := s.watchSafely(c.Client, func() {
+			if !tripped {
+				failures = 0
+			}
+		})
 		c.Close()
+		err = c.explain(err)
+		tripped = errors.Is(err, errIMAPLimit)
 		c = nil
 		if s.watchCtx.Err() != nil {
 			return
