@@ -85,7 +85,7 @@ type Gateway struct {
 	newRegistrations atomic.Int32
 	// attempts are the users' recent registration attempts, for their rate.
 	attempts attempts
-	cmds     []*command // the command set, see cmdset.go
+	cmds     []*command // the command set, see commands_set.go
 	domain   jid.JID
 	info     transports.Info
 	log      *slog.Logger

@@ -222,3 +222,25 @@ var pingName = xml.Name{Space: nsPing, Local: "ping"}
 
 // listPage is how many registrations are read from the store at a time.
 const listPage = 500
+
+// handleIQ answers iq requests addressed to the transport domain (the user
+// part: registration) or to a legacy contact.
+func (u *user) handleIQ(ev stanzaEvent) {
+	s := ev.s
+	if !s.isRequest() {
+		return
+	}
+	p := s.payload()
+	switch {
+	case ev.legacy == "" && p.Space == nsRegister && p.Local == "query":
+		u.handleRegister(s)
+	case ev.legacy == "" && s.Type == "set" && p.Space == nsCommands && p.Local == "command":
+		u.handleAdhoc(s)
+	case ev.legacy == "" && s.Type == "get" && p.Space == nsDiscoItems && p.Local == "query":
+		u.g.replyResult(s, u.commandItems())
+	case ev.legacy != "" && s.Type == "get" && p.Space == nsDiscoInfo && p.Local == "query":
+		u.g.replyResult(s, contactDiscoInfo(ev.legacy))
+	default:
+		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, ""))
+	}
+}

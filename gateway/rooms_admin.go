@@ -20,7 +20,7 @@ func (u *user) handleRoomIQ(ev stanzaEvent) {
 	case s.Type == "get" && p.Space == nsDiscoInfo && p.Local == "query" && s.to.Resourcepart() == "":
 		u.g.replyResult(s, roomDiscoInfo(ev.legacy))
 	case p.Space == nsMUCAdmin && p.Local == "query":
-		u.roomAdmin(s, u.rooms[ev.legacy])
+		u.roomAdmin(s, u.rooms.joined[ev.legacy])
 	case p.Space == nsMUCOwner:
 		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "Rooms are configured on the legacy network."))
 	default:

@@ -80,7 +80,7 @@ func (u *user) handleAdhoc(s *inbound) {
 		u.adhocReply(s, r, outcome{next: r.stage})
 		return
 	}
-	r, ok := u.runs[q.SessionID]
+	r, ok := u.commands.runs[q.SessionID]
 	if !ok || r.from != s.FromRaw || r.cmd.node != q.Node {
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "No such command session (it may have expired)."))
 		return
@@ -91,7 +91,7 @@ func (u *user) handleAdhoc(s *inbound) {
 	}
 	switch q.Action {
 	case "cancel":
-		delete(u.runs, r.id)
+		delete(u.commands.runs, r.id)
 		u.g.replyResult(s, adhocCommand{Node: r.cmd.node, SessionID: r.id, Status: "canceled"})
 	case "prev":
 		if len(r.prev) == 0 {
