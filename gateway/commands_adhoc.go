@@ -47,6 +47,12 @@ func (u *user) commandItems() discoItems {
 	return q
 }
 
+// serveCommandItems answers disco#items of the commands node: the commands
+// this user may run.
+func (u *user) serveCommandItems(ev stanzaEvent) {
+	u.g.replyResult(ev.s, u.commandItems())
+}
+
 // commandInfo answers disco#info on a command's node.
 func commandInfo(c *command) discoInfo {
 	return discoInfo{
@@ -58,7 +64,8 @@ func commandInfo(c *command) discoInfo {
 
 // handleAdhoc runs the XEP-0050 protocol over the command set: execute,
 // next, prev, complete and cancel, with session ids.
-func (u *user) handleAdhoc(s *inbound) {
+func (u *user) handleAdhoc(ev stanzaEvent) {
+	s := ev.s
 	var q adhocCommand
 	if _, err := s.decodeChild(xml.Name{Space: nsCommands, Local: "command"}, &q); err != nil {
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Unreadable command."))

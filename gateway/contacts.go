@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 
+	"mellium.im/xmpp/disco/info"
+
 	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports"
 )
@@ -98,4 +100,13 @@ func (u *user) rosterContacts() []string {
 		}
 	}
 	return addrs
+}
+
+// serveContactInfo answers disco#info about a legacy contact: a client on
+// the legacy network.
+func (u *user) serveContactInfo(ev stanzaEvent) {
+	u.g.replyResult(ev.s, discoInfo{
+		Identities: []info.Identity{{Category: "client", Type: "pc", Name: ev.legacy}},
+		Features:   u.g.featureList(toContact),
+	})
 }

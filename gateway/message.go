@@ -11,20 +11,7 @@ import (
 // handleMessage carries a message from the user to a legacy contact.
 func (u *user) handleMessage(ev stanzaEvent) {
 	s := ev.s
-	switch {
-	case s.Type == "error":
-		u.log.Debug("the user's client bounced a message", "to", s.ToRaw)
-		return
-	case ev.legacy == "" && (s.Type == "chat" || s.Type == "normal" || s.Type == ""):
-		u.handleChatCommand(ev)
-		return
-	case ev.legacy == "":
-		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "The transport takes chat commands only; write to a contact's address."))
-		return
-	case s.Type == "groupchat":
-		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Not a group chat."))
-		return
-	case u.reg == nil:
+	if u.reg == nil {
 		u.g.replyError(s, stanzaErr(stanza.Auth, stanza.RegistrationRequired, "Register with "+u.g.domain.String()+" first."))
 		return
 	}
@@ -97,4 +84,20 @@ func (r *recentSenders) add(id, from string) {
 func (r *recentSenders) get(id string) (string, bool) {
 	from, ok := r.byID[id]
 	return from, ok
+}
+
+// bouncedByClient takes an error the user's client returned for a message.
+func (u *user) bouncedByClient(ev stanzaEvent) {
+	u.log.Debug("the user's client bounced a message", "to", ev.s.ToRaw)
+}
+
+// refuseDomainMessage answers a message to the transport that is no chat
+// command.
+func (u *user) refuseDomainMessage(ev stanzaEvent) {
+	u.g.replyError(ev.s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, "The transport takes chat commands only; write to a contact's address."))
+}
+
+// refuseGroupchat answers a group-chat message sent to a contact.
+func (u *user) refuseGroupchat(ev stanzaEvent) {
+	u.g.replyError(ev.s, stanzaErr(stanza.Modify, stanza.BadRequest, "Not a group chat."))
 }

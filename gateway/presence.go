@@ -20,29 +20,12 @@ func newResources() resources {
 	return resources{online: make(map[string]presenceBody), seen: make(map[string]bool)}
 }
 
-// handlePresence handles a presence from the user to the transport or to a
-// legacy contact.
-func (u *user) handlePresence(ev stanzaEvent) {
-	s := ev.s
-	switch s.Type {
-	case "", "unavailable", "error":
-		u.resourcePresence(s)
-	case "probe":
-		u.answerProbe(ev)
-	case "subscribe":
-		u.subscribe(ev)
-	case "unsubscribe":
-		u.unsubscribe(ev)
-	case "subscribed":
-		// The user approved our subscription request. The server sends
-		// their presence by itself; a probe covers servers where the
-		// subscription already existed.
-		if ev.legacy == "" && u.reg != nil && len(u.resources.online) == 0 {
-			_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "probe"})
-		}
-	case "unsubscribed":
-		// The user refused or revoked our subscription: the server keeps
-		// the roster, nothing to store here.
+// approvedTransport handles the user's approval of the transport's
+// subscription request. The server sends their presence by itself; a probe
+// covers servers where the subscription already existed.
+func (u *user) approvedTransport(ev stanzaEvent) {
+	if u.reg != nil && len(u.resources.online) == 0 {
+		_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "probe"})
 	}
 }
 
@@ -50,7 +33,8 @@ func (u *user) handlePresence(ev stanzaEvent) {
 // the user in, the last one leaving logs them out. The server sends the same
 // presence to the transport and to every subscribed contact, so repeats are
 // ignored.
-func (u *user) resourcePresence(s *inbound) {
+func (u *user) resourcePresence(ev stanzaEvent) {
+	s := ev.s
 	res := s.from.String()
 	u.confirmed(res)
 	if s.Type == "" && u.holding.awaiting {

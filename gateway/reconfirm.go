@@ -68,6 +68,6 @@ func (u *user) dropUnconfirmed(ev confirmResources) {
 				u.leaveRoom(r, res, "")
 			}
 		}
-		u.resourcePresence(&inbound{XMLName: xml.Name{Local: "presence"}, FromRaw: res, Type: "unavailable", from: from})
+		u.resourcePresence(stanzaEvent{s: &inbound{XMLName: xml.Name{Local: "presence"}, FromRaw: res, Type: "unavailable", from: from}, to: toDomain})
 	}
 }

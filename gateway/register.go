@@ -53,7 +53,8 @@ type registerSubmit struct {
 	} `xml:",any"`
 }
 
-func (u *user) handleRegister(s *inbound) {
+func (u *user) handleRegister(ev stanzaEvent) {
+	s := ev.s
 	if s.Type == "get" {
 		u.g.replyResult(s, u.registrationForm())
 		return

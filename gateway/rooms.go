@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"time"
 
+	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/stanza"
 
 	"passerelle.dev/passerelle/transports"
@@ -52,25 +53,32 @@ func (u *user) roomSession() (transports.Rooms, bool) {
 	return rs, ok && u.session.sess != nil
 }
 
-// handleRoomPresence handles a presence from one of the user's resources to
-// a room: a join, a nickname change, or leaving.
+// serveRoomInfo answers disco#info about a room.
+func (u *user) serveRoomInfo(ev stanzaEvent) {
+	u.g.replyResult(ev.s, discoInfo{
+		Identities: []info.Identity{{Category: "conference", Type: "text", Name: ev.legacy}},
+		Features:   u.g.featureList(toRoom),
+	})
+}
+
+// leaveRoomPresence handles one of the user's resources leaving a room.
+func (u *user) leaveRoomPresence(ev stanzaEvent) {
+	res := ev.s.from.String()
+	if r := u.rooms.joined[ev.legacy]; r != nil {
+		if _, in := r.resources[res]; in {
+			u.leaveRoom(r, res, ev.s.presence().Status)
+		}
+	}
+}
+
+// handleRoomPresence handles an available presence from one of the user's
+// resources to a room: a join, a nickname change, or a status update.
+// Subscriptions and probes have no meaning for a room: no row takes them.
 func (u *user) handleRoomPresence(ev stanzaEvent) {
 	s := ev.s
 	res := s.from.String()
 	nick := s.to.Resourcepart()
 	r := u.rooms.joined[ev.legacy]
-	switch s.Type {
-	case "unavailable":
-		if r != nil {
-			if _, in := r.resources[res]; in {
-				u.leaveRoom(r, res, s.presence().Status)
-			}
-		}
-		return
-	case "":
-	default:
-		return // subscriptions and probes have no meaning for a room
-	}
 	switch {
 	case nick == "":
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.JIDMalformed, "Join the room as room@service/nickname."))
@@ -274,9 +282,6 @@ func (u *user) changeNick(ev stanzaEvent, r *room, nick string) {
 // chat to room/nick, to one occupant.
 func (u *user) handleRoomMessage(ev stanzaEvent) {
 	s := ev.s
-	if s.Type == "error" {
-		return
-	}
 	r := u.rooms.joined[ev.legacy]
 	if _, in := r.resourcesOf()[s.from.String()]; !in {
 		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.NotAcceptable, "Join the room first."))

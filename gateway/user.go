@@ -20,12 +20,11 @@ import (
 type event interface{}
 
 // stanzaEvent is a stanza from the user; legacy is the decoded legacy address
-// it was sent to ("" for the transport domain), room tells whether that
-// address is a group chat.
+// it was sent to ("" for the transport domain), to the kind of that address.
 type stanzaEvent struct {
 	s      *inbound
 	legacy string
-	room   bool
+	to     target
 }
 
 // legacyEvent is an event from the user's legacy session.
@@ -241,25 +240,16 @@ func (u *user) handleSafely(ev event) {
 	}
 }
 
+// handleStanza hands a stanza from the user to the loop row of the routing
+// table that takes it; an iq request no row takes gets service-unavailable,
+// anything else is dropped.
 func (u *user) handleStanza(ev stanzaEvent) {
-	if ev.room {
-		switch ev.s.XMLName.Local {
-		case "presence":
-			u.handleRoomPresence(ev)
-		case "message":
-			u.handleRoomMessage(ev)
-		case "iq":
-			u.handleRoomIQ(ev)
-		}
+	if r := u.g.loopRoute(ev); r != nil {
+		r.handle(u, ev)
 		return
 	}
-	switch ev.s.XMLName.Local {
-	case "presence":
-		u.handlePresence(ev)
-	case "message":
-		u.handleMessage(ev)
-	case "iq":
-		u.handleIQ(ev)
+	if ev.s.isRequest() {
+		u.g.replyError(ev.s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, ""))
 	}
 }
 
