@@ -19,8 +19,8 @@ func (u *user) checkAccess() {
 	if u.g.allowed(domain) {
 		return
 	}
-	online := len(u.resources) > 0
-	if !online && u.sess == nil && !u.loggingIn && len(u.rooms) == 0 {
+	online := len(u.resources.online) > 0
+	if !online && u.session.sess == nil && !u.session.loggingIn && len(u.rooms.joined) == 0 {
 		return
 	}
 	reason := fmt.Sprintf("Users of %s may no longer use %s: the administrator changed the access list.", domain, u.g.cfg.Name)
@@ -33,9 +33,9 @@ func (u *user) checkAccess() {
 			p.Status = reason
 			_ = u.send(p)
 		}
-		delete(u.rooms, r.addr)
+		delete(u.rooms.joined, r.addr)
 	}
-	hadSession := u.sess != nil
+	hadSession := u.session.sess != nil
 	u.logout(reason)
 	if online {
 		_ = u.send(messageOut{From: u.g.domain.String(), To: u.jid.String(), ID: u.g.newID(), Type: "chat", Body: reason})
@@ -44,6 +44,6 @@ func (u *user) checkAccess() {
 			u.sendDomainPresence("unavailable", "", reason)
 		}
 	}
-	clear(u.resources)
-	u.best = bestPresence(nil)
+	clear(u.resources.online)
+	u.resources.best = bestPresence(nil)
 }

@@ -19,23 +19,23 @@ type userSnap struct {
 func (u *user) publish() {
 	u.snap.Store(&userSnap{
 		session:   u.sessionText(),
-		connected: u.sess != nil && u.status.Connected,
-		resources: len(u.resources),
-		rooms:     len(u.rooms),
+		connected: u.session.sess != nil && u.session.status.Connected,
+		resources: len(u.resources.online),
+		rooms:     len(u.rooms.joined),
 	})
 }
 
 // sessionText describes the legacy session for users and admins.
 func (u *user) sessionText() string {
 	switch {
-	case u.loggingIn:
+	case u.session.loggingIn:
 		return "logging in"
-	case u.sess != nil && u.status.Connected:
+	case u.session.sess != nil && u.session.status.Connected:
 		return "connected"
-	case u.sess != nil:
-		return "not connected (" + u.status.Message + ")"
-	case u.status.Message != "":
-		return "none (" + u.status.Message + ")"
+	case u.session.sess != nil:
+		return "not connected (" + u.session.status.Message + ")"
+	case u.session.status.Message != "":
+		return "none (" + u.session.status.Message + ")"
 	}
 	return "none (offline for the transport)"
 }
@@ -107,7 +107,7 @@ func (g *Gateway) announce(body string) int {
 }
 
 func (u *user) announced(a announceEv) {
-	if len(u.resources) == 0 {
+	if len(u.resources.online) == 0 {
 		return
 	}
 	_ = u.send(messageOut{From: u.g.domain.String(), To: u.jid.String(), ID: u.g.newID(), Type: "headline", Subject: "Announcement from " + u.g.cfg.Name, Body: a.body})

@@ -37,15 +37,15 @@ func TestCommandRunsHoldNoTimerEach(t *testing.T) {
 	}
 	runtime.GC()
 	runtime.ReadMemStats(&after)
-	if len(u.runs) > maxCmdRuns {
-		t.Errorf("%d runs kept, at most %d allowed", len(u.runs), maxCmdRuns)
+	if len(u.commands.runs) > maxCmdRuns {
+		t.Errorf("%d runs kept, at most %d allowed", len(u.commands.runs), maxCmdRuns)
 	}
 	// What stays reachable after the executes: 10 runs and one timer
 	// are a few KiB; a timer per execute is megabytes.
 	if grown := int64(after.HeapAlloc) - int64(before.HeapAlloc); grown > 512<<10 {
 		t.Errorf("%d executes left %d KiB on the heap: something is kept per execute", executes, grown>>10)
 	}
-	if u.runSweep == nil {
+	if u.commands.sweep == nil {
 		t.Error("no expiry sweep scheduled while runs are open")
 	}
 }

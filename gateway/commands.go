@@ -11,9 +11,19 @@ import (
 	"passerelle.dev/passerelle/transports"
 )
 
+// commands is the user's command runs, from every front end (ad-hoc,
+// chat, XEP-0077).
+type commands struct {
+	runs        map[string]*cmdRun // commands being run, by session id
+	nextRun     uint64
+	sweep       *time.Timer // wakes the loop when a run may have expired
+	regInFlight bool        // a Register call is under way
+	regRelease  func()      // gives back the place the registration in flight holds
+}
+
 // A command is one action a user can take, declared once with its forms.
-// adhoc.go serves it as an XEP-0050 command, chatcmd.go as a chat command,
-// and registration is also XEP-0077 (register.go).
+// commands_adhoc.go serves it as an XEP-0050 command, commands_chat.go as a
+// chat command, and registration is also XEP-0077 (register.go).
 type command struct {
 	node  string // the ad-hoc node
 	word  string // the chat keyword
@@ -105,25 +115,25 @@ func (u *user) findCommand(key string) (*command, bool) {
 // startRun begins a command for a resource.
 func (u *user) startRun(c *command, from string) *cmdRun {
 	u.expireRuns()
-	if len(u.runs) >= maxCmdRuns {
+	if len(u.commands.runs) >= maxCmdRuns {
 		oldest := ""
-		for id, r := range u.runs {
-			if oldest == "" || r.expires.Before(u.runs[oldest].expires) {
+		for id, r := range u.commands.runs {
+			if oldest == "" || r.expires.Before(u.commands.runs[oldest].expires) {
 				oldest = id
 			}
 		}
-		delete(u.runs, oldest)
+		delete(u.commands.runs, oldest)
 	}
-	u.nextRun++
+	u.commands.nextRun++
 	r := &cmdRun{
-		id:      strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(u.nextRun, 10),
+		id:      strconv.FormatInt(time.Now().UnixNano(), 36) + "-" + strconv.FormatUint(u.commands.nextRun, 10),
 		cmd:     c,
 		from:    from,
 		values:  transports.Values{},
 		expires: time.Now().Add(cmdTTL),
 	}
 	r.stage = c.first(u)
-	u.runs[r.id] = r
+	u.commands.runs[r.id] = r
 	u.scheduleRunSweep()
 	return r
 }
@@ -132,40 +142,40 @@ func (u *user) startRun(c *command, from string) *cmdRun {
 // run may have expired, so that an otherwise idle loop can end. There is
 // one such timer per user, not one per run.
 func (u *user) scheduleRunSweep() {
-	if u.runSweep != nil || len(u.runs) == 0 {
+	if u.commands.sweep != nil || len(u.commands.runs) == 0 {
 		return
 	}
 	var first time.Time
-	for _, r := range u.runs {
+	for _, r := range u.commands.runs {
 		if first.IsZero() || r.expires.Before(first) {
 			first = r.expires
 		}
 	}
 	// A busy run may be past its expiry: look again a second later.
 	wait := max(time.Until(first), 0) + time.Second
-	u.runSweep = time.AfterFunc(wait, func() { u.post(runsExpired{}) })
+	u.commands.sweep = time.AfterFunc(wait, func() { u.post(runsExpired{}) })
 }
 
 // sweepRuns ends the expired runs and schedules the next sweep.
 func (u *user) sweepRuns() {
-	u.runSweep = nil
+	u.commands.sweep = nil
 	u.expireRuns()
 	u.scheduleRunSweep()
 }
 
 // stopRunSweep stops the sweep timer as the loop ends.
 func (u *user) stopRunSweep() {
-	if u.runSweep != nil {
-		u.runSweep.Stop()
-		u.runSweep = nil
+	if u.commands.sweep != nil {
+		u.commands.sweep.Stop()
+		u.commands.sweep = nil
 	}
 }
 
 func (u *user) expireRuns() {
 	now := time.Now()
-	for id, r := range u.runs {
+	for id, r := range u.commands.runs {
 		if now.After(r.expires) && !r.busy {
-			delete(u.runs, id)
+			delete(u.commands.runs, id)
 		}
 	}
 }
@@ -205,7 +215,7 @@ func (u *user) submitStage(r *cmdRun, v transports.Values, done func(outcome)) {
 			}
 			r.stage = o.next
 		} else {
-			delete(u.runs, r.id)
+			delete(u.commands.runs, r.id)
 		}
 		done(o)
 	})

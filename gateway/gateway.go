@@ -85,7 +85,8 @@ type Gateway struct {
 	newRegistrations atomic.Int32
 	// attempts are the users' recent registration attempts, for their rate.
 	attempts attempts
-	cmds     []*command // the command set, see cmdset.go
+	cmds     []*command // the command set, see commands_set.go
+	routes   []routeRow // what the gateway answers, see routes.go
 	domain   jid.JID
 	info     transports.Info
 	log      *slog.Logger
@@ -145,6 +146,7 @@ func New(cfg Config) (*Gateway, error) {
 		started: time.Now(),
 		limits:  cfg.Limits,
 		cmds:    newCommandSet(),
+		routes:  routeTable(),
 		log:     cfg.Logger.With("transport", domain.String()),
 		users:   make(map[string]*user),
 	}

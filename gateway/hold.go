@@ -6,6 +6,14 @@ import (
 	"passerelle.dev/passerelle/transports"
 )
 
+// holding is the messages that wait for the user's presence after a
+// reconnection of the component.
+type holding struct {
+	gen      uint64        // the component connection the loop last saw come up
+	awaiting bool          // messages wait for the user's presence after a reconnection
+	queue    []legacyEvent // messages waiting, in order
+}
+
 // maxHeld bounds the messages a user loop holds (see hold). Each waits in
 // its transport's Deliver, so a transport rarely has more than one or two
 // held at a time.
@@ -38,7 +46,7 @@ func (u *user) direct(m transports.Message) bool {
 	if m.Type == transports.Groupchat {
 		return false
 	}
-	r := u.rooms[m.From]
+	r := u.rooms.joined[m.From]
 	return r == nil || m.Nick == ""
 }
 
@@ -46,7 +54,7 @@ func (u *user) direct(m transports.Message) bool {
 // Deliver call, or holds it while the loop waits for the user after a
 // reconnection.
 func (u *user) deliverOrHold(le legacyEvent, m transports.Message) {
-	if u.direct(m) && (u.awaiting || len(u.held) > 0) {
+	if u.direct(m) && (u.holding.awaiting || len(u.holding.queue) > 0) {
 		u.hold(le)
 		return
 	}
@@ -65,8 +73,8 @@ func (u *user) deliverOrHold(le legacyEvent, m transports.Message) {
 // dropped from a full mailbox, so a connection already up is taken as
 // reconnected now.
 func (u *user) waitAgain() {
-	u.awaiting = true
-	if gen := u.g.conn.generation(); gen > u.gen && u.g.conn.connected() {
+	u.holding.awaiting = true
+	if gen := u.g.conn.generation(); gen > u.holding.gen && u.g.conn.connected() {
 		u.reconnectedTo(gen)
 	}
 }
@@ -75,7 +83,7 @@ func (u *user) waitAgain() {
 // once: the user's presences are shown again, the server is asked who of
 // the user is online, and messages wait for the user.
 func (u *user) reconnectedTo(gen uint64) {
-	if gen <= u.gen {
+	if gen <= u.holding.gen {
 		// Seen already, or older than the connection the loop started on.
 		return
 	}
@@ -86,16 +94,16 @@ func (u *user) reconnectedTo(gen uint64) {
 
 // hold queues le until release.
 func (u *user) hold(le legacyEvent) {
-	u.held = dropAbandoned(u.held)
-	if len(u.held) >= maxHeld {
+	u.holding.queue = dropAbandoned(u.holding.queue)
+	if len(u.holding.queue) >= maxHeld {
 		u.log.Warn("too many messages waiting for the user to come back; refusing one")
 		le.done <- errHeldFull
 		return
 	}
-	if len(u.held) == 0 {
+	if len(u.holding.queue) == 0 {
 		u.log.Info("holding messages until the user is seen again after the reconnection")
 	}
-	u.held = append(u.held, le)
+	u.holding.queue = append(u.holding.queue, le)
 }
 
 // dropAbandoned removes the events whose Deliver call gave up; it answered
@@ -115,52 +123,52 @@ func dropAbandoned(held []legacyEvent) []legacyEvent {
 // number gen came up; the reconfirmation (reconfirm) ends the wait at the
 // latest.
 func (u *user) awaitUser(gen uint64) {
-	u.gen = gen
-	if len(u.resources) == 0 {
+	u.holding.gen = gen
+	if len(u.resources.online) == 0 {
 		// Nobody to wait for: the messages go to offline storage, as they
 		// would have without the reconnection.
 		u.release()
 		return
 	}
-	u.awaiting = true
+	u.holding.awaiting = true
 }
 
 // release ends the wait and delivers the held messages in order. A message
 // that again cannot be confirmed starts another wait, in front of the rest.
 func (u *user) release() {
-	u.awaiting = false
-	if len(u.held) > 0 {
-		u.log.Info("delivering the held messages", "count", len(u.held))
+	u.holding.awaiting = false
+	if len(u.holding.queue) > 0 {
+		u.log.Info("delivering the held messages", "count", len(u.holding.queue))
 	}
-	for len(u.held) > 0 {
+	for len(u.holding.queue) > 0 {
 		// Taken off first: a message whose delivery panics is not tried
 		// again by the next release.
-		le := u.held[0]
-		u.held[0] = legacyEvent{}
-		u.held = u.held[1:]
+		le := u.holding.queue[0]
+		u.holding.queue[0] = legacyEvent{}
+		u.holding.queue = u.holding.queue[1:]
 		switch {
 		case le.ctx.Err() != nil:
 			// Its Deliver call gave up and answered its caller already.
-		case le.sink != u.sink && le.sink != u.loginSink:
+		case le.sink != u.session.sink && le.sink != u.session.loginSink:
 			le.done <- errSessionClosed
 		default:
 			m := le.ev.(transports.Message)
 			err := u.dropLost(&le, m, u.deliverMessage(m, le.at))
 			if errors.Is(err, errUnconfirmed) {
-				u.held = append([]legacyEvent{le}, u.held...)
+				u.holding.queue = append([]legacyEvent{le}, u.holding.queue...)
 				u.waitAgain()
 				return
 			}
 			le.done <- err
 		}
 	}
-	u.held = nil
+	u.holding.queue = nil
 }
 
 // failHeld answers every held message with err.
 func (u *user) failHeld(err error) {
-	for _, le := range u.held {
+	for _, le := range u.holding.queue {
 		le.done <- err
 	}
-	u.held = nil
+	u.holding.queue = nil
 }

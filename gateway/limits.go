@@ -38,10 +38,10 @@ func (u *user) checkMessage(s *inbound, body, subject string) bool {
 			fmt.Sprintf("The message is too long: %d bytes, at most %d.", n, lim.MaxMessageBytes)))
 		return false
 	}
-	if u.limiter == nil {
-		u.limiter = rate.NewLimiter(rate.Limit(lim.MessagesPerMinute/60), lim.Burst)
+	if u.session.limiter == nil {
+		u.session.limiter = rate.NewLimiter(rate.Limit(lim.MessagesPerMinute/60), lim.Burst)
 	}
-	if u.limiter.Allow() {
+	if u.session.limiter.Allow() {
 		return true
 	}
 	u.g.metrics.limit("rate")
@@ -72,7 +72,7 @@ func (u *user) registrationAllowed() *stanza.Error {
 
 // roomAllowed reports whether the user may join one more room.
 func (u *user) roomAllowed() bool {
-	if len(u.rooms) < u.g.limits.MaxRooms {
+	if len(u.rooms.joined) < u.g.limits.MaxRooms {
 		return true
 	}
 	u.g.metrics.limit("rooms")

@@ -22,15 +22,15 @@ type confirmResources struct{ gen uint64 }
 // is taken as gone, so that it leaves its rooms and, if it was the last,
 // the user is logged out of the legacy network.
 func (u *user) reconfirm() {
-	if len(u.resources) == 0 {
+	if len(u.resources.online) == 0 {
 		return
 	}
-	u.unconfirmed = make(map[string]bool, len(u.resources))
-	for res := range u.resources {
-		u.unconfirmed[res] = true
+	u.resources.unconfirmed = make(map[string]bool, len(u.resources.online))
+	for res := range u.resources.online {
+		u.resources.unconfirmed[res] = true
 	}
-	u.confirmGen++
-	gen := u.confirmGen
+	u.resources.confirmGen++
+	gen := u.resources.confirmGen
 	_ = u.send(presenceOut{From: u.g.domain.String(), To: u.jid.String(), Type: "probe"})
 	time.AfterFunc(confirmWait, func() {
 		u.post(confirmResources{gen: gen})
@@ -38,28 +38,28 @@ func (u *user) reconfirm() {
 }
 
 // confirmed notes that a resource spoke since the reconnection.
-func (u *user) confirmed(res string) { delete(u.unconfirmed, res) }
+func (u *user) confirmed(res string) { delete(u.resources.unconfirmed, res) }
 
 // dropUnconfirmed treats the resources that did not show up since the
 // reconnection as gone offline.
 func (u *user) dropUnconfirmed(ev confirmResources) {
-	if ev.gen != u.confirmGen {
+	if ev.gen != u.resources.confirmGen {
 		return
 	}
 	// The wait for the user ends here at the latest (see hold.go).
 	defer u.release()
-	if len(u.unconfirmed) == 0 {
+	if len(u.resources.unconfirmed) == 0 {
 		return
 	}
-	gone := make([]string, 0, len(u.unconfirmed))
-	for res := range u.unconfirmed {
+	gone := make([]string, 0, len(u.resources.unconfirmed))
+	for res := range u.resources.unconfirmed {
 		gone = append(gone, res)
 	}
 	sort.Strings(gone)
-	u.unconfirmed = nil
+	u.resources.unconfirmed = nil
 	for _, res := range gone {
 		from, err := jid.Parse(res)
-		if _, known := u.resources[res]; !known || err != nil {
+		if _, known := u.resources.online[res]; !known || err != nil {
 			continue
 		}
 		u.log.Info("a resource did not answer after the reconnection: taking it as offline", "resource", res)
@@ -68,6 +68,6 @@ func (u *user) dropUnconfirmed(ev confirmResources) {
 				u.leaveRoom(r, res, "")
 			}
 		}
-		u.resourcePresence(&inbound{XMLName: xml.Name{Local: "presence"}, FromRaw: res, Type: "unavailable", from: from})
+		u.resourcePresence(stanzaEvent{s: &inbound{XMLName: xml.Name{Local: "presence"}, FromRaw: res, Type: "unavailable", from: from}, to: toDomain})
 	}
 }

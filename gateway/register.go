@@ -53,7 +53,8 @@ type registerSubmit struct {
 	} `xml:",any"`
 }
 
-func (u *user) handleRegister(s *inbound) {
+func (u *user) handleRegister(ev stanzaEvent) {
+	s := ev.s
 	if s.Type == "get" {
 		u.g.replyResult(s, u.registrationForm())
 		return
@@ -93,7 +94,7 @@ func (u *user) handleRegister(s *inbound) {
 // reply gets the outcome, from the user's loop, once it is known. Every
 // front end (XEP-0077, ad-hoc and chat commands) registers through here.
 func (u *user) register(raw map[string]string, reply func(*stanza.Error)) {
-	if u.regInFlight {
+	if u.commands.regInFlight {
 		e := stanzaErr(stanza.Wait, stanza.UnexpectedRequest, "A registration is already in progress.")
 		reply(&e)
 		return
@@ -114,14 +115,14 @@ func (u *user) register(raw map[string]string, reply func(*stanza.Error)) {
 		reply(&e)
 		return
 	}
-	u.regRelease = release
+	u.commands.regRelease = release
 	var previous transports.Values
 	if u.reg != nil {
 		previous = registrationValues(u.reg)
 	}
 	req := transports.RegisterRequest{User: u.jid.String(), Values: values, Previous: previous}
 	u.inFlight++
-	u.regInFlight = true
+	u.commands.regInFlight = true
 	goSafe(u.log, "legacy registration", func() {
 		ctx, cancel := context.WithTimeout(u.ctx, loginTimeout)
 		defer cancel()
@@ -291,10 +292,10 @@ func registrationValues(r *registry.Registration) transports.Values {
 // registerFinished stores a registration the transport accepted, answers
 // the iq, and asks for a presence subscription (XEP-0100 §4.1).
 func (u *user) registerFinished(ev registerDone) {
-	u.regInFlight = false
+	u.commands.regInFlight = false
 	// The registration is stored or refused below, before the loop handles
 	// anything else: either way it no longer needs a reserved place.
-	defer u.regRelease()
+	defer u.commands.regRelease()
 	if ev.err != nil {
 		u.log.Info("registration refused", "err", ev.err)
 		e := transportError(ev.err)
@@ -362,11 +363,11 @@ func (u *user) unregister() *stanza.Error {
 		e := stanzaErr(stanza.Wait, stanza.InternalServerError, "The registration could not be removed.")
 		return &e
 	}
-	u.saved = nil // deleted with the registration
+	u.rooms.saved = nil // deleted with the registration
 	u.dropRooms("You unregistered from " + u.g.domain.String() + ".")
 	u.logout("Unregistered.")
 	u.reg = nil
-	clear(u.resources)
+	clear(u.resources.online)
 	u.log.Info("unregistered")
 	for _, c := range contacts {
 		if from, err := u.g.contactJID(c.Address); err == nil {

@@ -2,24 +2,22 @@ package gateway
 
 import (
 	"context"
-	"encoding/xml"
 	"fmt"
 	"runtime/debug"
 	"strings"
-	"time"
 
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
-	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports"
 	"passerelle.dev/passerelle/transports/address"
 )
 
-// route sends one incoming stanza where it belongs. It runs on the
-// connection's reader goroutine, so it never waits on a user: the transport
-// domain's stateless queries are answered here, everything else is queued to
-// the sender's own loop.
+// route sends one incoming stanza where it belongs: it parses the
+// addresses, checks the allow-list and dispatches along the routing table
+// (routes.go). It runs on the connection's reader goroutine, so it never
+// waits on a user: the onPublic and onReader rows answer here, everything else
+// is queued to the sender's own loop.
 func (g *Gateway) route(s *inbound) {
 	defer func() {
 		if r := recover(); r != nil {
@@ -35,7 +33,7 @@ func (g *Gateway) route(s *inbound) {
 		g.replyError(s, stanzaErr(stanza.Modify, stanza.JIDMalformed, "Not an address of this gateway."))
 		return
 	}
-	if s.to.Localpart() == "" && s.isRequest() && g.servePublic(s) {
+	if s.to.Localpart() == "" && g.serveOn(onPublic, s, toDomain) {
 		return
 	}
 	if !g.allowed(s.from.Domainpart()) {
@@ -44,22 +42,37 @@ func (g *Gateway) route(s *inbound) {
 		return
 	}
 	var legacy string
+	to := toDomain
 	if s.to.Localpart() != "" {
 		if legacy, err = g.legacyAddress(s.to.Localpart()); err != nil {
 			g.replyError(s, stanzaErr(stanza.Modify, stanza.JIDMalformed, err.Error()))
 			return
 		}
+		switch {
+		case !g.isRoom(legacy):
+			to = toContact
+		case s.to.Resourcepart() == "":
+			to = toRoom
+		default:
+			to = toOccupant
+		}
 	}
-	if s.to.Localpart() == "" && s.isRequest() && g.serveGatewayIQ(s) {
+	if g.serveOn(onReader, s, to) {
 		return
 	}
-	g.dispatch(s.from.Bare(), stanzaEvent{s: s, legacy: legacy, room: legacy != "" && g.isRoom(legacy)})
+	g.dispatch(s.from.Bare(), stanzaEvent{s: s, legacy: legacy, to: to})
 }
 
 // isRoom reports whether a canonical legacy address is a group chat.
 func (g *Gateway) isRoom(legacy string) bool {
 	rt, ok := g.cfg.Transport.(transports.RoomTransport)
 	return ok && rt.IsRoom(legacy)
+}
+
+// hasRooms reports whether the transport has group chats.
+func (g *Gateway) hasRooms() bool {
+	_, ok := g.cfg.Transport.(transports.RoomTransport)
+	return ok
 }
 
 // legacyAddress decodes a JID localpart into the transport's canonical legacy
@@ -163,62 +176,3 @@ func (g *Gateway) replyFrom(s *inbound) string {
 	}
 	return g.domain.String()
 }
-
-// onConnect runs after every successful connection: users' loops re-announce
-// their presences, and registered users are probed so that those already
-// online are logged in.
-func (g *Gateway) onConnect() {
-	g.broadcast(reconnected{gen: g.conn.generation()})
-	goSafe(g.log, "probing registered users", g.probeRegistered, nil)
-}
-
-// probeRegistered sends a presence probe to every registered user, a page at
-// a time, so that the server tells us who is online.
-func (g *Gateway) probeRegistered() {
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
-	defer cancel()
-	err := g.eachRegistration(ctx, func(r registry.Registration) error {
-		if g.info.AlwaysOn {
-			if bare, err := jid.Parse(r.User); err == nil {
-				g.dispatch(bare.Bare(), wakeUp{})
-			}
-		}
-		return g.conn.send(ctx, presenceOut{From: g.domain.String(), To: r.User, Type: "probe"})
-	})
-	if err != nil {
-		g.log.Warn("probing registered users stopped", "err", err)
-	}
-}
-
-// eachRegistration calls f for every registration with this transport, a
-// page of the store at a time, until f returns an error.
-func (g *Gateway) eachRegistration(ctx context.Context, f func(registry.Registration) error) error {
-	after := ""
-	for {
-		regs, err := g.registrations(ctx, after, listPage)
-		if err != nil {
-			return err
-		}
-		for _, r := range regs {
-			if err := f(r); err != nil {
-				return err
-			}
-			after = r.User
-		}
-		if len(regs) < listPage {
-			return nil
-		}
-	}
-}
-
-// registrations lists up to limit registrations with this transport, of
-// the users after the given one.
-func (g *Gateway) registrations(ctx context.Context, after string, limit int) ([]registry.Registration, error) {
-	return g.cfg.Store.Registrations(ctx, registry.ListOptions{Transport: g.domain.String(), After: after, Limit: limit})
-}
-
-// pingPayload is matched on its name alone.
-var pingName = xml.Name{Space: nsPing, Local: "ping"}
-
-// listPage is how many registrations are read from the store at a time.
-const listPage = 500

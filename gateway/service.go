@@ -7,21 +7,10 @@ import (
 
 	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/stanza"
-
-	"passerelle.dev/passerelle/transports"
 )
 
-// The transport domain's features; each is served below or in register.go.
-var domainFeatures = []string{
-	nsDiscoInfo,
-	nsDiscoItems,
-	nsPing,
-	nsVersion,
-	nsRegister,
-	nsGateway,
-	nsDataForms,
-	nsCommands,
-}
+// pingName is the ping payload (XEP-0199).
+var pingName = xml.Name{Space: nsPing, Local: "ping"}
 
 type discoInfo struct {
 	XMLName    xml.Name        `xml:"http://jabber.org/protocol/disco#info query"`
@@ -57,59 +46,65 @@ type gatewayQuery struct {
 	JID     string   `xml:"jid,omitempty"`
 }
 
-// servePublic answers the transport domain's queries that anyone may make
-// (service discovery, ping, version) and reports whether it did.
-func (g *Gateway) servePublic(s *inbound) bool {
+// serveDiscoInfo answers disco#info about the transport domain and its
+// command nodes.
+func (g *Gateway) serveDiscoInfo(s *inbound) bool {
 	p := s.payload()
+	var q struct {
+		Node string `xml:"node,attr"`
+	}
+	_, _ = s.decodeChild(p, &q)
 	switch {
-	case s.Type == "get" && p.Space == nsDiscoInfo && p.Local == "query":
-		var q struct {
-			Node string `xml:"node,attr"`
-		}
-		_, _ = s.decodeChild(p, &q)
-		switch {
-		case q.Node == nsCommands:
-			g.replyResult(s, discoInfo{Node: nsCommands, Identities: []info.Identity{{Category: "automation", Type: "command-list", Name: "Commands"}}})
-		case q.Node != "":
-			for _, c := range g.cmds {
-				if c.node == q.Node {
-					g.replyResult(s, commandInfo(c))
-					return true
-				}
+	case q.Node == nsCommands:
+		g.replyResult(s, discoInfo{Node: nsCommands, Identities: []info.Identity{{Category: "automation", Type: "command-list", Name: "Commands"}}})
+	case q.Node != "":
+		for _, c := range g.cmds {
+			if c.node == q.Node {
+				g.replyResult(s, commandInfo(c))
+				return true
 			}
-			g.replyError(s, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "No such node."))
-		default:
-			g.replyResult(s, g.discoInfo())
 		}
-	case s.Type == "get" && p.Space == nsDiscoItems && p.Local == "query":
-		var q struct {
-			Node string `xml:"node,attr"`
-		}
-		_, _ = s.decodeChild(p, &q)
-		if q.Node == nsCommands {
-			return false // the list depends on who asks: the user's loop answers
-		}
-		g.replyResult(s, discoItems{Node: q.Node})
-	case s.Type == "get" && p == pingName:
-		g.replyResult(s, nil)
-	case s.Type == "get" && p.Space == nsVersion && p.Local == "query":
-		g.replyResult(s, versionQuery{Name: "Passerelle", Version: g.version(), OS: runtime.GOOS})
+		g.replyError(s, stanzaErr(stanza.Cancel, stanza.ItemNotFound, "No such node."))
 	default:
+		g.replyResult(s, g.discoInfo())
+	}
+	return true
+}
+
+// serveDiscoItems answers disco#items of the transport domain, but for the
+// commands node, whose list depends on who asks: the user's loop answers.
+func (g *Gateway) serveDiscoItems(s *inbound) bool {
+	p := s.payload()
+	var q struct {
+		Node string `xml:"node,attr"`
+	}
+	_, _ = s.decodeChild(p, &q)
+	if q.Node == nsCommands {
 		return false
 	}
+	g.replyResult(s, discoItems{Node: q.Node})
+	return true
+}
+
+// servePing answers a ping (XEP-0199).
+func (g *Gateway) servePing(s *inbound) bool {
+	g.replyResult(s, nil)
+	return true
+}
+
+// serveVersion answers jabber:iq:version (XEP-0092).
+func (g *Gateway) serveVersion(s *inbound) bool {
+	g.replyResult(s, versionQuery{Name: "Passerelle", Version: g.version(), OS: runtime.GOOS})
 	return true
 }
 
 func (g *Gateway) discoInfo() discoInfo {
 	q := discoInfo{Identities: []info.Identity{{Category: "gateway", Type: g.info.Type, Name: g.cfg.Name}}}
-	for _, f := range domainFeatures {
-		q.Features = append(q.Features, info.Feature{Var: f})
-	}
-	if _, ok := g.cfg.Transport.(transports.RoomTransport); ok {
+	if g.hasRooms() {
 		// Clients look for a conference service to offer joining rooms.
 		q.Identities = append(q.Identities, info.Identity{Category: "conference", Type: "text", Name: g.cfg.Name})
-		q.Features = append(q.Features, info.Feature{Var: nsMUC})
 	}
+	q.Features = g.featureList(toDomain)
 	return q
 }
 
@@ -127,9 +122,6 @@ func (g *Gateway) version() string {
 // translation of a legacy address into its JID.
 func (g *Gateway) serveGatewayIQ(s *inbound) bool {
 	p := s.payload()
-	if p.Space != nsGateway || p.Local != "query" {
-		return false
-	}
 	if s.Type == "get" {
 		g.replyResult(s, gatewayQuery{Desc: g.info.AddressDesc, Prompt: g.info.AddressPrompt})
 		return true
@@ -152,12 +144,4 @@ func (g *Gateway) serveGatewayIQ(s *inbound) bool {
 	// XEP-0100 §6.3: <jid/> for current clients, <prompt/> for older ones.
 	g.replyResult(s, gatewayQuery{JID: j, Prompt: j})
 	return true
-}
-
-// contactDiscoInfo describes a legacy contact: a client on the legacy network.
-func contactDiscoInfo(legacy string) discoInfo {
-	return discoInfo{
-		Identities: []info.Identity{{Category: "client", Type: "pc", Name: legacy}},
-		Features:   []info.Feature{{Var: nsDiscoInfo}},
-	}
 }

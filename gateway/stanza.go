@@ -1,6 +1,8 @@
 package gateway
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/xml"
 	"io"
 	"strings"
@@ -227,4 +229,11 @@ func stanzaErr(typ stanza.ErrorType, cond stanza.Condition, text string) stanza.
 		e.Text = map[string]string{"": text}
 	}
 	return e
+}
+
+// newID returns a fresh stanza id.
+func (g *Gateway) newID() string {
+	var b [9]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }

@@ -9,7 +9,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"golang.org/x/time/rate"
 	"mellium.im/xmpp/jid"
 	"mellium.im/xmpp/stanza"
 
@@ -17,25 +16,15 @@ import (
 	"passerelle.dev/passerelle/transports"
 )
 
-const (
-	loginTimeout  = 2 * time.Minute
-	closeTimeout  = 10 * time.Second
-	maxPending    = 100
-	maxLoginRetry = 10 * time.Minute
-)
-
-var errSessionClosed = errors.New("gateway: legacy session closed")
-
 // event is anything a user loop handles.
 type event interface{}
 
 // stanzaEvent is a stanza from the user; legacy is the decoded legacy address
-// it was sent to ("" for the transport domain), room tells whether that
-// address is a group chat.
+// it was sent to ("" for the transport domain), to the kind of that address.
 type stanzaEvent struct {
 	s      *inbound
 	legacy string
-	room   bool
+	to     target
 }
 
 // legacyEvent is an event from the user's legacy session.
@@ -50,13 +39,6 @@ type legacyEvent struct {
 	losses int
 }
 
-// loginDone reports the end of an asynchronous Login.
-type loginDone struct {
-	sess transports.Session
-	sink *sink
-	err  error
-}
-
 // registerDone reports the end of an asynchronous Register.
 type registerDone struct {
 	reply  func(*stanza.Error)
@@ -68,9 +50,6 @@ type registerDone struct {
 // came up.
 type reconnected struct{ gen uint64 }
 
-// retryLogin is the timer that retries a failed legacy login.
-type retryLogin struct{}
-
 // wakeUp logs in a registered user of an always-on transport.
 type wakeUp struct{}
 
@@ -79,7 +58,8 @@ type wakeUp struct{}
 type runsExpired struct{}
 
 // user is one XMPP user's state on one transport. Only the goroutine running
-// run touches the fields below the channels.
+// run touches the fields below the channels; each concern keeps its state in
+// its own type, in the file named for it.
 type user struct {
 	g      *Gateway
 	jid    jid.JID // bare
@@ -90,45 +70,17 @@ type user struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	reg       *registry.Registration // nil when not registered
-	resources map[string]presenceBody
-	best      transports.Presence // the user's presence as the legacy side sees it
+	reg      *registry.Registration // nil when not registered
+	inFlight int                    // asynchronous operations whose result is due
 
-	sess        transports.Session
-	sink        *sink
-	loginSink   *sink // the sink of the login in flight, whose events count already
-	relogin     bool  // the login in flight used settings that have changed since
-	loggingIn   bool
-	retry       *time.Timer // pending login retry, if any
-	retries     int         // failed logins in a row, for the retry wait
-	refused     bool        // the network refused the credentials: no retry until they change or the user comes back
-	status      transports.Status
-	pending     []stanzaEvent // messages waiting for the login to finish
-	inFlight    int           // asynchronous operations whose result is due
-	regInFlight bool          // a Register call is under way
-	regRelease  func()        // gives back the place the registration in flight holds
-	limiter     *rate.Limiter // messages to the network; see checkMessage
+	session   session   // the legacy session's life: session.go
+	resources resources // the user's XMPP resources: presence.go
+	contacts  contacts  // legacy contacts: contacts.go
+	rooms     rooms     // group chats: rooms.go
+	commands  commands  // command runs: commands.go
+	holding   holding   // messages held over a reconnection: hold.go
 
-	contacts map[string]transports.Presence // last presence of each legacy contact
-	senders  recentSenders                  // which resource sent recent messages
-
-	rooms       map[string]*room     // group chats joined or being joined, by address
-	saved       map[string]savedRoom // rooms to rejoin, as stored
-	seen        map[string]bool      // resources seen available since the loop started
-	requests    map[string]*inbound  // stanzas waiting for a transports.Done, by id
-	nextRequest uint64
-
-	unconfirmed map[string]bool // resources not heard of since the reconnection, see reconfirm
-	confirmGen  uint64
-
-	gen      uint64        // the component connection the loop last saw come up
-	awaiting bool          // messages wait for the user's presence after a reconnection: see hold.go
-	held     []legacyEvent // messages waiting, in order
-
-	runs     map[string]*cmdRun // commands being run, by session id
-	nextRun  uint64
-	runSweep *time.Timer              // wakes the loop when a run may have expired
-	snap     atomic.Pointer[userSnap] // for other goroutines: see publish
+	snap atomic.Pointer[userSnap] // for other goroutines: see publish
 }
 
 func newUser(g *Gateway, bare jid.JID) *user {
@@ -144,13 +96,11 @@ func newUser(g *Gateway, bare jid.JID) *user {
 		done:      make(chan struct{}),
 		ctx:       ctx,
 		cancel:    cancel,
-		resources: make(map[string]presenceBody),
-		gen:       g.conn.generation(),
-		contacts:  make(map[string]transports.Presence),
-		rooms:     make(map[string]*room),
-		seen:      make(map[string]bool),
-		requests:  make(map[string]*inbound),
-		runs:      make(map[string]*cmdRun),
+		resources: newResources(),
+		contacts:  contacts{last: make(map[string]transports.Presence)},
+		rooms:     newRooms(),
+		commands:  commands{runs: make(map[string]*cmdRun)},
+		holding:   holding{gen: g.conn.generation()},
 	}
 }
 
@@ -229,14 +179,14 @@ func (u *user) exit(force bool) bool {
 
 func (u *user) idle() bool {
 	u.expireRuns()
-	return !u.wantSession() && u.sess == nil && !u.loggingIn && u.inFlight == 0 && len(u.runs) == 0
+	return !u.wantSession() && u.session.sess == nil && !u.session.loggingIn && u.inFlight == 0 && len(u.commands.runs) == 0
 }
 
 // wantSession reports whether the user needs a legacy session: a resource
 // is online or in a room, or the transport keeps registered users logged
 // in; never once the access lists no longer allow the user's domain.
 func (u *user) wantSession() bool {
-	return (len(u.resources) > 0 || len(u.rooms) > 0 || (u.g.info.AlwaysOn && u.reg != nil)) && u.g.allowed(u.jid.Domainpart())
+	return (len(u.resources.online) > 0 || len(u.rooms.joined) > 0 || (u.g.info.AlwaysOn && u.reg != nil)) && u.g.allowed(u.jid.Domainpart())
 }
 
 // handleSafely handles one event; a panic is logged and costs this event
@@ -277,38 +227,29 @@ func (u *user) handleSafely(ev event) {
 	case accessChanged:
 		u.checkAccess()
 	case wakeUp:
-		if u.reg != nil && u.wantSession() && u.sess == nil && !u.loggingIn && u.retry == nil {
+		if u.reg != nil && u.wantSession() && u.session.sess == nil && !u.session.loggingIn && u.session.retry == nil {
 			u.login()
 		}
 	case runsExpired:
 		u.sweepRuns()
 	case retryLogin:
-		u.retry = nil
-		if u.reg != nil && u.wantSession() && u.sess == nil && !u.loggingIn {
+		u.session.retry = nil
+		if u.reg != nil && u.wantSession() && u.session.sess == nil && !u.session.loggingIn {
 			u.login()
 		}
 	}
 }
 
+// handleStanza hands a stanza from the user to the loop row of the routing
+// table that takes it; an iq request no row takes gets service-unavailable,
+// anything else is dropped.
 func (u *user) handleStanza(ev stanzaEvent) {
-	if ev.room {
-		switch ev.s.XMLName.Local {
-		case "presence":
-			u.handleRoomPresence(ev)
-		case "message":
-			u.handleRoomMessage(ev)
-		case "iq":
-			u.handleRoomIQ(ev)
-		}
+	if r := u.g.loopRoute(ev); r != nil {
+		r.handle(u, ev)
 		return
 	}
-	switch ev.s.XMLName.Local {
-	case "presence":
-		u.handlePresence(ev)
-	case "message":
-		u.handleMessage(ev)
-	case "iq":
-		u.handleIQ(ev)
+	if ev.s.isRequest() {
+		u.g.replyError(ev.s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, ""))
 	}
 }
 
@@ -344,7 +285,7 @@ func (u *user) send(v any) error {
 func (u *user) sendConfirmed(v any) error {
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
-	err := u.g.conn.sendConfirmed(ctx, u.gen, v)
+	err := u.g.conn.sendConfirmed(ctx, u.holding.gen, v)
 	if err != nil && u.handleUndeliverable(v, err) {
 		return nil
 	}
@@ -352,52 +293,4 @@ func (u *user) sendConfirmed(v any) error {
 		u.log.Warn("cannot send a stanza", "err", err)
 	}
 	return err
-}
-
-// sink is the Sink of one legacy session. It refuses events once the loop
-// has closed that session, so a transport blocked in Deliver can never
-// deadlock with a Close waiting for it.
-type sink struct {
-	u      *user
-	closed chan struct{}
-}
-
-func newSink(u *user) *sink { return &sink{u: u, closed: make(chan struct{})} }
-
-func (s *sink) close() {
-	select {
-	case <-s.closed:
-	default:
-		close(s.closed)
-	}
-}
-
-// Deliver implements transports.Sink.
-func (s *sink) Deliver(ctx context.Context, ev transports.Event) error {
-	done := make(chan error, 1)
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closed:
-		return errSessionClosed
-	case <-s.u.done:
-		return errSessionClosed
-	default:
-	}
-	if !s.u.post(legacyEvent{ev: ev, at: time.Now(), sink: s, ctx: ctx, done: done}) {
-		return errSessionClosed
-	}
-	// Queued, the event may wait behind the very Close that closes this
-	// sink (the loop closing the session waits for the transport, which
-	// waits here): stop waiting then; the loop drops the event later.
-	select {
-	case err := <-done:
-		return err
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-s.closed:
-		return errSessionClosed
-	case <-s.u.done:
-		return errSessionClosed
-	}
 }

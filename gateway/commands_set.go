@@ -113,7 +113,7 @@ func (u *user) statusText() string {
 		}
 	}
 	fmt.Fprintf(&b, ".\nSession: %s.\n", u.sessionText())
-	fmt.Fprintf(&b, "Online resources: %d. Rooms: %d. Contacts online: %d.", len(u.resources), len(u.rooms), len(u.contacts))
+	fmt.Fprintf(&b, "Online resources: %d. Rooms: %d. Contacts online: %d.", len(u.resources.online), len(u.rooms.joined), len(u.contacts.last))
 	for _, r := range u.sortedRooms() {
 		fmt.Fprintf(&b, "\n• %s as %s", r.jid, r.nick)
 	}

@@ -7,10 +7,23 @@ import (
 	"strconv"
 	"time"
 
+	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/stanza"
 
 	"passerelle.dev/passerelle/transports"
 )
+
+// rooms is the user's group chats.
+type rooms struct {
+	joined      map[string]*room     // group chats joined or being joined, by address
+	saved       map[string]savedRoom // rooms to rejoin, as stored
+	requests    map[string]*inbound  // stanzas waiting for a transports.Done, by id
+	nextRequest uint64
+}
+
+func newRooms() rooms {
+	return rooms{joined: make(map[string]*room), requests: make(map[string]*inbound)}
+}
 
 // room is one group chat of the user, shared by every resource of theirs
 // that joined it: one membership on the legacy network, many XMPP occupants.
@@ -36,29 +49,36 @@ func (r *room) occupantJID(nick string) string {
 
 // roomSession returns the session's group-chat side.
 func (u *user) roomSession() (transports.Rooms, bool) {
-	rs, ok := u.sess.(transports.Rooms)
-	return rs, ok && u.sess != nil
+	rs, ok := u.session.sess.(transports.Rooms)
+	return rs, ok && u.session.sess != nil
 }
 
-// handleRoomPresence handles a presence from one of the user's resources to
-// a room: a join, a nickname change, or leaving.
+// serveRoomInfo answers disco#info about a room.
+func (u *user) serveRoomInfo(ev stanzaEvent) {
+	u.g.replyResult(ev.s, discoInfo{
+		Identities: []info.Identity{{Category: "conference", Type: "text", Name: ev.legacy}},
+		Features:   u.g.featureList(toRoom),
+	})
+}
+
+// leaveRoomPresence handles one of the user's resources leaving a room.
+func (u *user) leaveRoomPresence(ev stanzaEvent) {
+	res := ev.s.from.String()
+	if r := u.rooms.joined[ev.legacy]; r != nil {
+		if _, in := r.resources[res]; in {
+			u.leaveRoom(r, res, ev.s.presence().Status)
+		}
+	}
+}
+
+// handleRoomPresence handles an available presence from one of the user's
+// resources to a room: a join, a nickname change, or a status update.
+// Subscriptions and probes have no meaning for a room: no row takes them.
 func (u *user) handleRoomPresence(ev stanzaEvent) {
 	s := ev.s
 	res := s.from.String()
 	nick := s.to.Resourcepart()
-	r := u.rooms[ev.legacy]
-	switch s.Type {
-	case "unavailable":
-		if r != nil {
-			if _, in := r.resources[res]; in {
-				u.leaveRoom(r, res, s.presence().Status)
-			}
-		}
-		return
-	case "":
-	default:
-		return // subscriptions and probes have no meaning for a room
-	}
+	r := u.rooms.joined[ev.legacy]
 	switch {
 	case nick == "":
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.JIDMalformed, "Join the room as room@service/nickname."))
@@ -90,7 +110,7 @@ func (u *user) startJoin(ev stanzaEvent, nick string) {
 	s := ev.s
 	if !u.roomAllowed() {
 		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.ResourceConstraint,
-			fmt.Sprintf("You are in %d rooms on this gateway, the most it allows.", len(u.rooms))))
+			fmt.Sprintf("You are in %d rooms on this gateway, the most it allows.", len(u.rooms.joined))))
 		return
 	}
 	var x struct {
@@ -105,16 +125,16 @@ func (u *user) startJoin(ev stanzaEvent, nick string) {
 		password:  x.Password,
 		occupants: make(map[string]transports.Occupant),
 	}
-	u.rooms[r.addr] = r
+	u.rooms.joined[r.addr] = r
 	u.joinRoom(r)
 }
 
 // joinRoom asks the network to join r, logging in first if needed;
 // loginFinished joins the rooms waiting for it.
 func (u *user) joinRoom(r *room) {
-	if u.sess == nil {
-		if !u.loggingIn && u.retry == nil {
-			u.refused = false
+	if u.session.sess == nil {
+		if !u.session.loggingIn && u.session.retry == nil {
+			u.session.refused = false
 			u.login()
 		}
 		return
@@ -147,7 +167,7 @@ func (u *user) failRoom(r *room, err error) {
 	for res, asked := range r.resources {
 		_ = u.send(presenceOut{From: r.occupantJID(asked), To: res, Type: "error", Payload: e})
 	}
-	delete(u.rooms, r.addr)
+	delete(u.rooms.joined, r.addr)
 	if isPermanent(err) {
 		u.forgetRoom(r.addr)
 	}
@@ -197,10 +217,10 @@ type leaveCheck struct {
 
 func (u *user) checkLeave(c leaveCheck) {
 	r := c.room
-	if u.rooms[r.addr] != r || len(r.resources) > 0 {
+	if u.rooms.joined[r.addr] != r || len(r.resources) > 0 {
 		return // back in the room, or gone already
 	}
-	if _, online := u.resources[c.res]; online {
+	if _, online := u.resources.online[c.res]; online {
 		u.partRoom(r, c.reason) // left the room while staying online
 		return
 	}
@@ -209,7 +229,7 @@ func (u *user) checkLeave(c leaveCheck) {
 
 // partRoom leaves a room on the network and forgets it.
 func (u *user) partRoom(r *room, reason string) {
-	delete(u.rooms, r.addr)
+	delete(u.rooms.joined, r.addr)
 	u.forgetRoom(r.addr)
 	if rs, ok := u.roomSession(); ok {
 		ctx, cancel := context.WithTimeout(u.ctx, u.g.cfg.LegacyTimeout)
@@ -240,7 +260,7 @@ func (u *user) removedFromRoom(r *room, item mucItem, codes ...int) {
 		p.Status = item.Reason
 		_ = u.send(p)
 	}
-	delete(u.rooms, r.addr)
+	delete(u.rooms.joined, r.addr)
 	u.forgetRoom(r.addr)
 }
 
@@ -262,10 +282,7 @@ func (u *user) changeNick(ev stanzaEvent, r *room, nick string) {
 // chat to room/nick, to one occupant.
 func (u *user) handleRoomMessage(ev stanzaEvent) {
 	s := ev.s
-	if s.Type == "error" {
-		return
-	}
-	r := u.rooms[ev.legacy]
+	r := u.rooms.joined[ev.legacy]
 	if _, in := r.resourcesOf()[s.from.String()]; !in {
 		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.NotAcceptable, "Join the room first."))
 		return
@@ -278,7 +295,7 @@ func (u *user) handleRoomMessage(ev stanzaEvent) {
 	case s.Type != "groupchat" && nick == "":
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Messages to a room are of type groupchat."))
 		return
-	case !r.joined || u.sess == nil:
+	case !r.joined || u.session.sess == nil:
 		u.g.replyError(s, stanzaErr(stanza.Wait, stanza.RecipientUnavailable, "The room is not joined yet."))
 		return
 	}
@@ -295,12 +312,12 @@ func (u *user) handleRoomMessage(ev stanzaEvent) {
 	}
 	ctx, cancel := context.WithTimeout(u.ctx, u.g.cfg.LegacyTimeout)
 	defer cancel()
-	if err := u.sess.Send(ctx, out); err != nil {
+	if err := u.session.sess.Send(ctx, out); err != nil {
 		u.log.Info("message to a room failed", "room", r.addr, "err", err)
 		u.g.replyError(s, transportError(err))
 		return
 	}
-	u.senders.add(s.ID, s.FromRaw)
+	u.resources.senders.add(s.ID, s.FromRaw)
 	u.g.metrics.sent(s.at)
 	if nick != "" || m.Body == "" {
 		// A subject shows once the network confirms it.
@@ -349,7 +366,7 @@ func (u *user) roomResources(addr string) []string {
 	scope := u.g.scope(addr)
 	seen := make(map[string]bool)
 	var out []string
-	for _, r := range u.rooms {
+	for _, r := range u.rooms.joined {
 		if scope != "" && u.g.scope(r.addr) != scope {
 			continue
 		}
@@ -375,8 +392,8 @@ func (g *Gateway) scope(addr string) string {
 
 // sortedRooms lists the user's rooms in a fixed order.
 func (u *user) sortedRooms() []*room {
-	rs := make([]*room, 0, len(u.rooms))
-	for _, r := range u.rooms {
+	rs := make([]*room, 0, len(u.rooms.joined))
+	for _, r := range u.rooms.joined {
 		rs = append(rs, r)
 	}
 	sort.Slice(rs, func(i, j int) bool { return rs[i].addr < rs[j].addr })
@@ -385,19 +402,19 @@ func (u *user) sortedRooms() []*room {
 
 // newRequest remembers a stanza whose answer waits for a transports.Done.
 func (u *user) newRequest(s *inbound) string {
-	u.nextRequest++
-	id := strconv.FormatUint(u.nextRequest, 10)
-	u.requests[id] = s
+	u.rooms.nextRequest++
+	id := strconv.FormatUint(u.rooms.nextRequest, 10)
+	u.rooms.requests[id] = s
 	return id
 }
 
 // finishRequest answers the stanza that started a request.
 func (u *user) finishRequest(d transports.Done) {
-	s, ok := u.requests[d.ID]
+	s, ok := u.rooms.requests[d.ID]
 	if !ok {
 		return
 	}
-	delete(u.requests, d.ID)
+	delete(u.rooms.requests, d.ID)
 	switch {
 	case d.Err != nil:
 		u.g.replyError(s, transportError(d.Err))

@@ -3,39 +3,20 @@ package gateway
 import (
 	"context"
 
-	"mellium.im/xmpp/disco/info"
 	"mellium.im/xmpp/stanza"
 
 	"passerelle.dev/passerelle/transports"
 )
 
-// handleRoomIQ answers iq requests to a room: disco and moderation.
-func (u *user) handleRoomIQ(ev stanzaEvent) {
-	s := ev.s
-	if !s.isRequest() {
-		return
-	}
-	p := s.payload()
-	switch {
-	case s.Type == "get" && p.Space == nsDiscoInfo && p.Local == "query" && s.to.Resourcepart() == "":
-		u.g.replyResult(s, roomDiscoInfo(ev.legacy))
-	case p.Space == nsMUCAdmin && p.Local == "query":
-		u.roomAdmin(s, u.rooms[ev.legacy])
-	case p.Space == nsMUCOwner:
-		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "Rooms are configured on the legacy network."))
-	default:
-		u.g.replyError(s, stanzaErr(stanza.Cancel, stanza.ServiceUnavailable, ""))
-	}
+// handleRoomAdmin answers a muc#admin query: moderation and lists.
+func (u *user) handleRoomAdmin(ev stanzaEvent) {
+	u.roomAdmin(ev.s, u.rooms.joined[ev.legacy])
 }
 
-// roomDiscoInfo describes a room.
-func roomDiscoInfo(legacy string) discoInfo {
-	return discoInfo{
-		Identities: []info.Identity{{Category: "conference", Type: "text", Name: legacy}},
-		Features: []info.Feature{
-			{Var: nsDiscoInfo}, {Var: nsMUC}, {Var: "muc_nonanonymous"}, {Var: "muc_open"}, {Var: "muc_temporary"},
-		},
-	}
+// refuseRoomConfig answers a muc#owner query: rooms are configured on the
+// legacy network.
+func (u *user) refuseRoomConfig(ev stanzaEvent) {
+	u.g.replyError(ev.s, stanzaErr(stanza.Cancel, stanza.FeatureNotImplemented, "Rooms are configured on the legacy network."))
 }
 
 // roomAdmin serves muc#admin: occupant lists by role or affiliation, and

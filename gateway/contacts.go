@@ -3,9 +3,16 @@ package gateway
 import (
 	"context"
 
+	"mellium.im/xmpp/disco/info"
+
 	"passerelle.dev/passerelle/registry"
 	"passerelle.dev/passerelle/transports"
 )
+
+// contacts is what the loop knows of the user's legacy contacts.
+type contacts struct {
+	last map[string]transports.Presence // last presence of each legacy contact
+}
 
 // subscribe answers the user's request to see the presence of the transport
 // or of a legacy contact. Only registered users are approved (XEP-0100).
@@ -34,12 +41,12 @@ func (u *user) subscribe(ev stanzaEvent) {
 		u.watch(ev.legacy, true)
 	}
 	if ev.legacy == "" {
-		if len(u.resources) > 0 {
+		if len(u.resources.online) > 0 {
 			u.sendStatus()
 		}
 		return
 	}
-	if p, ok := u.contacts[ev.legacy]; ok && p.Available {
+	if p, ok := u.contacts.last[ev.legacy]; ok && p.Available {
 		u.sendContactPresence(ev.legacy, p, "")
 	}
 }
@@ -66,8 +73,8 @@ func (u *user) putContact(c registry.Contact) error {
 // watch tells a session that follows contacts' presence about a contact
 // added to or removed from the roster.
 func (u *user) watch(addr string, on bool) {
-	w, ok := u.sess.(transports.ContactWatcher)
-	if !ok || u.sess == nil {
+	w, ok := u.session.sess.(transports.ContactWatcher)
+	if !ok || u.session.sess == nil {
 		return
 	}
 	ctx, cancel := context.WithTimeout(u.ctx, u.g.cfg.LegacyTimeout)
@@ -93,4 +100,13 @@ func (u *user) rosterContacts() []string {
 		}
 	}
 	return addrs
+}
+
+// serveContactInfo answers disco#info about a legacy contact: a client on
+// the legacy network.
+func (u *user) serveContactInfo(ev stanzaEvent) {
+	u.g.replyResult(ev.s, discoInfo{
+		Identities: []info.Identity{{Category: "client", Type: "pc", Name: ev.legacy}},
+		Features:   u.g.featureList(toContact),
+	})
 }

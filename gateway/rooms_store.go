@@ -34,9 +34,9 @@ func (u *user) loadRooms() {
 		u.log.Error("cannot read the saved rooms", "err", err)
 		return
 	}
-	if err := json.Unmarshal(raw, &u.saved); err != nil {
+	if err := json.Unmarshal(raw, &u.rooms.saved); err != nil {
 		u.log.Error("saved rooms are unreadable; they will not be rejoined", "err", err)
-		u.saved = nil
+		u.rooms.saved = nil
 	}
 }
 
@@ -50,28 +50,28 @@ func (u *user) saveRoom(r *room) {
 	for res := range r.resources {
 		sr.Resources = append(sr.Resources, res)
 	}
-	for _, res := range u.saved[r.addr].Resources {
-		if _, in := r.resources[res]; !in && !u.seen[res] {
+	for _, res := range u.rooms.saved[r.addr].Resources {
+		if _, in := r.resources[res]; !in && !u.resources.seen[res] {
 			sr.Resources = append(sr.Resources, res)
 		}
 	}
 	sort.Strings(sr.Resources)
-	if old, ok := u.saved[r.addr]; ok && old.JID == sr.JID && old.Nick == sr.Nick && slices.Equal(old.Resources, sr.Resources) {
+	if old, ok := u.rooms.saved[r.addr]; ok && old.JID == sr.JID && old.Nick == sr.Nick && slices.Equal(old.Resources, sr.Resources) {
 		return
 	}
-	if u.saved == nil {
-		u.saved = make(map[string]savedRoom)
+	if u.rooms.saved == nil {
+		u.rooms.saved = make(map[string]savedRoom)
 	}
-	u.saved[r.addr] = sr
+	u.rooms.saved[r.addr] = sr
 	u.storeRooms()
 }
 
 // forgetRoom stops rejoining a room.
 func (u *user) forgetRoom(addr string) {
-	if _, ok := u.saved[addr]; !ok {
+	if _, ok := u.rooms.saved[addr]; !ok {
 		return
 	}
-	delete(u.saved, addr)
+	delete(u.rooms.saved, addr)
 	u.storeRooms()
 }
 
@@ -79,10 +79,10 @@ func (u *user) storeRooms() {
 	ctx, cancel := context.WithTimeout(u.ctx, writeTimeout)
 	defer cancel()
 	var err error
-	if len(u.saved) == 0 {
+	if len(u.rooms.saved) == 0 {
 		err = u.g.cfg.Store.DeleteState(ctx, u.jid.String(), u.g.domain.String(), roomsKey)
 	} else {
-		raw, _ := json.Marshal(u.saved)
+		raw, _ := json.Marshal(u.rooms.saved)
 		err = u.g.cfg.Store.PutState(ctx, u.jid.String(), u.g.domain.String(), roomsKey, raw)
 	}
 	if err != nil && !errors.Is(err, registry.ErrNotFound) {
@@ -93,25 +93,25 @@ func (u *user) storeRooms() {
 // rejoinSaved puts a resource that shows up for the first time since the
 // gateway started back into the rooms it was in.
 func (u *user) rejoinSaved(res string) {
-	if u.seen[res] {
+	if u.resources.seen[res] {
 		return
 	}
-	u.seen[res] = true
-	addrs := make([]string, 0, len(u.saved))
-	for addr := range u.saved {
+	u.resources.seen[res] = true
+	addrs := make([]string, 0, len(u.rooms.saved))
+	for addr := range u.rooms.saved {
 		addrs = append(addrs, addr)
 	}
 	sort.Strings(addrs)
 	for _, addr := range addrs {
-		sr := u.saved[addr]
+		sr := u.rooms.saved[addr]
 		if !slices.Contains(sr.Resources, res) {
 			continue
 		}
-		r := u.rooms[addr]
+		r := u.rooms.joined[addr]
 		if r == nil {
 			u.log.Info("rejoining a room", "room", addr)
 			r = &room{addr: addr, jid: sr.JID, nick: sr.Nick, resources: map[string]string{res: sr.Nick}, occupants: make(map[string]transports.Occupant)}
-			u.rooms[addr] = r
+			u.rooms.joined[addr] = r
 			u.joinRoom(r)
 			continue
 		}

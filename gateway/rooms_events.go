@@ -13,7 +13,7 @@ import (
 // roomJoined shows the room to every resource that joined it: after a
 // join, and again after the network rejoined it.
 func (u *user) roomJoined(ev transports.RoomJoined) {
-	r := u.rooms[ev.Room]
+	r := u.rooms.joined[ev.Room]
 	if r == nil {
 		// The user left while the join was under way.
 		if rs, ok := u.roomSession(); ok {
@@ -64,7 +64,7 @@ func (u *user) sendRoomState(r *room, res string) {
 }
 
 func (u *user) occupantChanged(ev transports.OccupantChanged) {
-	r := u.rooms[ev.Room]
+	r := u.rooms.joined[ev.Room]
 	if r == nil || !r.joined {
 		return
 	}
@@ -128,7 +128,7 @@ func (u *user) occupantChanged(ev transports.OccupantChanged) {
 }
 
 func (u *user) roomSubject(ev transports.RoomSubject) {
-	r := u.rooms[ev.Room]
+	r := u.rooms.joined[ev.Room]
 	if r == nil || !r.joined {
 		return
 	}
@@ -140,7 +140,7 @@ func (u *user) roomSubject(ev transports.RoomSubject) {
 
 // roomMessage delivers a group-chat message to every resource in the room.
 func (u *user) roomMessage(m transports.Message, at time.Time) {
-	r := u.rooms[m.From]
+	r := u.rooms.joined[m.From]
 	if r == nil || !r.joined {
 		return
 	}
@@ -151,7 +151,7 @@ func (u *user) roomMessage(m transports.Message, at time.Time) {
 }
 
 func (u *user) roomLeft(ev transports.RoomLeft) {
-	r := u.rooms[ev.Room]
+	r := u.rooms.joined[ev.Room]
 	switch {
 	case r == nil:
 	case !r.joined:

@@ -47,6 +47,12 @@ func (u *user) commandItems() discoItems {
 	return q
 }
 
+// serveCommandItems answers disco#items of the commands node: the commands
+// this user may run.
+func (u *user) serveCommandItems(ev stanzaEvent) {
+	u.g.replyResult(ev.s, u.commandItems())
+}
+
 // commandInfo answers disco#info on a command's node.
 func commandInfo(c *command) discoInfo {
 	return discoInfo{
@@ -58,7 +64,8 @@ func commandInfo(c *command) discoInfo {
 
 // handleAdhoc runs the XEP-0050 protocol over the command set: execute,
 // next, prev, complete and cancel, with session ids.
-func (u *user) handleAdhoc(s *inbound) {
+func (u *user) handleAdhoc(ev stanzaEvent) {
+	s := ev.s
 	var q adhocCommand
 	if _, err := s.decodeChild(xml.Name{Space: nsCommands, Local: "command"}, &q); err != nil {
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "Unreadable command."))
@@ -80,7 +87,7 @@ func (u *user) handleAdhoc(s *inbound) {
 		u.adhocReply(s, r, outcome{next: r.stage})
 		return
 	}
-	r, ok := u.runs[q.SessionID]
+	r, ok := u.commands.runs[q.SessionID]
 	if !ok || r.from != s.FromRaw || r.cmd.node != q.Node {
 		u.g.replyError(s, stanzaErr(stanza.Modify, stanza.BadRequest, "No such command session (it may have expired)."))
 		return
@@ -91,7 +98,7 @@ func (u *user) handleAdhoc(s *inbound) {
 	}
 	switch q.Action {
 	case "cancel":
-		delete(u.runs, r.id)
+		delete(u.commands.runs, r.id)
 		u.g.replyResult(s, adhocCommand{Node: r.cmd.node, SessionID: r.id, Status: "canceled"})
 	case "prev":
 		if len(r.prev) == 0 {

@@ -25,7 +25,7 @@ func (u *user) handleChatCommand(ev stanzaEvent) {
 	word := strings.ToLower(text)
 	switch {
 	case r != nil && word == "cancel":
-		delete(u.runs, r.id)
+		delete(u.commands.runs, r.id)
 		u.say(from, "Canceled; nothing was changed.")
 		return
 	case r != nil && r.busy:
@@ -67,7 +67,7 @@ func (u *user) anyCommand(word string) (*command, bool) {
 
 // chatRun is the command a resource is answering, if any.
 func (u *user) chatRun(from string) *cmdRun {
-	for _, r := range u.runs {
+	for _, r := range u.commands.runs {
 		if r.from == from && r.chat {
 			return r
 		}

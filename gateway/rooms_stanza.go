@@ -1,8 +1,6 @@
 package gateway
 
 import (
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/xml"
 )
 
@@ -56,11 +54,4 @@ type subjectOut struct {
 	ID      string   `xml:"id,attr,omitempty"`
 	Type    string   `xml:"type,attr"`
 	Subject string   `xml:"subject"`
-}
-
-// newID returns a fresh stanza id.
-func (g *Gateway) newID() string {
-	var b [9]byte
-	_, _ = rand.Read(b[:])
-	return hex.EncodeToString(b[:])
 }
