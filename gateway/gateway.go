@@ -3,8 +3,11 @@
 // their legacy sessions, and serves the transport domain's own XEPs
 // (disco, ping, version, in-band registration, jabber:iq:gateway).
 //
-// One goroutine per user owns that user's state and handles, in order, every
-// event from both sides; see docs/architecture.md.
+// It owns the component connection (one reader goroutine), the routing
+// table, and one loop per active user that owns all of that user's state
+// (the legacy session, XMPP resources, contacts, rooms, command runs and
+// messages held after a reconnection) and handles, in order, every event
+// from both sides; see docs/architecture.md.
 package gateway
 
 import (

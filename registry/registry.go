@@ -1,5 +1,6 @@
-// Package registry stores users' registrations with transports, their legacy
-// contacts and per-registration transport state.
+// Package registry owns everything Passerelle keeps on disk: users'
+// registrations with transports, their legacy contacts and per-registration
+// transport state, with the schema version and its migrations.
 //
 // Store is the interface the gateway uses; Open returns the bbolt
 // implementation, which keeps everything in one file and encrypts secret

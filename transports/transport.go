@@ -1,6 +1,8 @@
 // Package transports defines the contract between the gateway core and one
-// legacy network. A network is one package that implements Transport; the core
-// never imports a concrete transport.
+// legacy network: Transport and Session, the events a session delivers
+// through its Sink, the errors, and the State store a transport keeps its
+// own data in. It holds no state. A network is one package that implements
+// Transport; the core never imports a concrete transport.
 package transports
 
 import (

@@ -1,5 +1,7 @@
 // Command passerelle runs the Passerelle XMPP gateway and administers its
-// database.
+// database. It owns the process: config, one gateway per configured
+// transport, the registry file, signals and the metrics endpoint; the
+// logic lives in the packages.
 //
 // Usage:
 //

@@ -16,7 +16,7 @@ import (
 
 // TestComponentStreamRules pins what each server does with a component's
 // stanzas that the gateway must never send, and with a second connection
-// for the same domain: docs/architecture.md ("Prosody and ejabberd") relies
+// for the same domain: docs/servers.md ("Prosody and ejabberd") relies
 // on these facts, and a server upgrade that changes one fails here.
 func TestComponentStreamRules(t *testing.T) {
 	const (

@@ -1,6 +1,11 @@
 // Package email is the email transport: a chat to alice%example.com is a
 // mail to alice@example.com sent over SMTP, and new mail in the user's
 // INBOX, watched with IMAP IDLE, arrives as chat messages.
+//
+// Each session owns a sender goroutine (the SMTP queue) and a watcher
+// goroutine (one guarded IMAP connection), and keeps the INBOX cursor and
+// the thread map in the registry, so no mail is lost; see
+// docs/transports.md.
 package email
 
 import (

@@ -22,7 +22,7 @@ const (
 
 // maxAttempts is the most connections a watcher that backs off as
 // configured can make in period after a failure: each wait is at least
-// half of the doubling step (internal/backoff), and failed connections
+// half of the doubling step (transports/backoff), and failed connections
 // never reset it. One more for the connection under way.
 func maxAttempts(period, lo, hi time.Duration) int {
 	n, total, d := 1, time.Duration(0), lo

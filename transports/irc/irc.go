@@ -1,6 +1,10 @@
 // Package irc is the IRC transport: each user gets one IRC connection per
 // network they use, channels become multi-user chat rooms and private
 // messages become chats.
+//
+// One session goroutine per user owns that user's connections, channels and
+// members, and handles in order the gateway's commands and every line read
+// (and bounded) by the wire layer; see docs/transports.md.
 package irc
 
 import (
