@@ -139,6 +139,7 @@ func TestHostileServer(t *testing.T) {
 	// line passes the bound, and the session connects again when needed.
 	t.Run("endless line", func(t *testing.T) {
 		chunk := []byte(strings.Repeat("y", 64<<10))
+		ended := strings.Count(e.logs.String(), "irc: connection ended")
 		old := h.conn
 		_ = old.Write([]byte(":bob!b@h PRIVMSG alice :"))
 		for sent := 0; sent < 16<<20; sent += len(chunk) {
@@ -150,6 +151,17 @@ func TestHostileServer(t *testing.T) {
 		case <-old.Done():
 		case <-time.After(wait):
 			t.Fatal("the connection still reads an endless line after 16 MiB")
+		}
+		// The line that needs the network again is sent once the session
+		// has seen the connection end: a line written in the instant a
+		// connection dies is lost on IRC, which confirms nothing without
+		// echo-message (see the README's IRC section).
+		deadline := time.Now().Add(wait)
+		for strings.Count(e.logs.String(), "irc: connection ended") == ended {
+			if time.Now().After(deadline) {
+				t.Fatal("the session never saw the connection end")
+			}
+			time.Sleep(10 * time.Millisecond)
 		}
 		h.say(t, "bob", "again")
 		h.conn = e.bad.Next(h.t, wait)
