@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"passerelle.dev/passerelle/gateway"
 	"passerelle.dev/passerelle/internal/gwtest"
 	"passerelle.dev/passerelle/internal/testnet"
@@ -20,7 +22,8 @@ import (
 // the component connection stays up (Prosody closes it on a stanza over
 // 512 KiB), and ordinary traffic goes on.
 func TestOversizedLegacyEventsKeepTheStream(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, envOptions{metrics: gateway.NewMetrics(reg)})
 	c := e.aliceOnline()
 	sess, _ := e.net.Session(alice)
 	conns := e.proxy.Accepted()
@@ -66,6 +69,10 @@ func TestOversizedLegacyEventsKeepTheStream(t *testing.T) {
 	if n := e.proxy.Accepted(); n != conns {
 		t.Errorf("the component reconnected %d times", n-conns)
 	}
+	// Five messages and the presence were cut: an admin sees it.
+	if got := metricValue(t, reg, `passerelle_limited_total{limit="stanza_cut",transport="`+gwDomain+`"}`); got != 6 {
+		t.Errorf("stanzas counted as cut: %v, want 6", got)
+	}
 }
 
 // isCut reports whether s starts with prefix and ends with the cut note.
@@ -78,7 +85,8 @@ func isCut(s, prefix string) bool {
 // does: a confirmed stanza is written at most twice, a plain one once; the
 // user is told, Deliver returns and later messages flow.
 func TestStanzaTheServerRejectsIsNotResent(t *testing.T) {
-	e := newEnv(t, envOptions{})
+	reg := prometheus.NewRegistry()
+	e := newEnv(t, envOptions{metrics: gateway.NewMetrics(reg)})
 	c := e.aliceOnline()
 	sess, _ := e.net.Session(alice)
 	const marker = "POISON-7f3a"
@@ -92,6 +100,9 @@ func TestStanzaTheServerRejectsIsNotResent(t *testing.T) {
 	}
 	if got := e.proxy.CutOns(); got != 2 {
 		t.Errorf("the confirmed stanza was written on %d connections, want 2", got)
+	}
+	if got := metricValue(t, reg, `passerelle_limited_total{limit="stanza_dropped",transport="`+gwDomain+`"}`); got != 1 {
+		t.Errorf("stanzas counted as dropped: %v, want 1", got)
 	}
 	sess.Inject(transports.Message{From: "friend@test.example", ID: "mail-2", Type: transports.Normal, Body: "after one"})
 	if m := c.Expect(t, wait, xmpptest.MessageFrom(friend)); m.Text("jabber:client", "body") != "after one" {

@@ -81,6 +81,7 @@ func (u *user) dropLost(le *legacyEvent, m transports.Message, err error) error 
 	if cerr != nil {
 		from = u.g.domain.String()
 	}
+	u.g.metrics.limit("stanza_dropped")
 	u.handleUndeliverable(messageOut{From: from, To: u.jid.String()}, &droppedError{kind: lost.kind, size: lost.size})
 	return nil
 }

@@ -83,9 +83,11 @@ func (g *Gateway) encodeBounded(buf *bytes.Buffer, v any) (any, bool, error) {
 		}
 		if buf.Len() <= limit {
 			g.log.Info("cut a stanza to fit the bound", "kind", stanzaKind(v), "bytes", size, "cut_to", buf.Len(), "max", limit)
+			g.metrics.limit("stanza_cut")
 			return cut, direct, nil
 		}
 	}
+	g.metrics.limit("stanza_too_large")
 	return v, false, &tooLargeError{kind: stanzaKind(v), size: size, max: limit}
 }
 
