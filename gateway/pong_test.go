@@ -2,17 +2,14 @@ package gateway
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"mellium.im/xmpp/jid"
 
-	"passerelle.dev/passerelle/internal/testnet"
 	"passerelle.dev/passerelle/internal/testserver"
 	"passerelle.dev/passerelle/internal/xmpptest"
-	"passerelle.dev/passerelle/registry"
 )
 
 // TestForgedPongIsIgnored: a user who sends the component an iq result
@@ -27,26 +24,7 @@ func TestForgedPongIsIgnored(t *testing.T) {
 		Components: []testserver.Component{{Domain: gw, Secret: "s"}},
 		Users:      []testserver.User{{Name: "mallory", Password: "pw"}},
 	})
-	store, err := registry.Open(filepath.Join(t.TempDir(), "p.db"), registry.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
-	var logs testserver.SyncBuffer
-	g, err := New(Config{Domain: gw, Secret: "s", Server: p.ComponentAddr,
-		Transport: testnet.New(), Store: store, Logger: newTestLogger(&logs)})
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- g.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	for deadline := time.Now().Add(10 * time.Second); !g.Connected(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("not connected")
-		}
-	}
+	g, _ := runGateway(t, p, gw)
 	dctx, dcancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer dcancel()
 	m := xmpptest.Dial(t, dctx, p.C2SAddr, jid.MustParse("mallory@"+domain), "pw")

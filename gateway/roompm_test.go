@@ -197,22 +197,7 @@ func TestChatToRoomResourcesWithCarbons(t *testing.T) {
 	e := newRoomEnv(t)
 	room := "#chat%one.example@" + gwDomain
 	bob := "bob%one.example@" + gwDomain
-	enable := func(c *xmpptest.Client) {
-		t.Helper()
-		if res := c.IQ(t, wait, `<iq type='set' id='carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>`); res.Type != "result" {
-			t.Fatalf("enabling carbons: %s", res)
-		}
-		c.SendRaw(t, `<presence/>`)
-	}
-	phone := e.client("alice")
-	registerUnseen(t, phone)
-	enable(phone)
-	joinRoom(t, phone, room, "alice")
-	tablet := e.client("alice")
-	enable(tablet)
-	joinRoom(t, tablet, room, "alice")
-	laptop := e.client("alice")
-	enable(laptop)
+	phone, tablet, laptop := carbonClients(t, e, room)
 	deliver := e.deliverer("alice@" + serverDomain)
 
 	deliver("bob@one.example", "to both")
@@ -239,22 +224,7 @@ func TestChatToRoomResourcesWithCarbons(t *testing.T) {
 func TestOccupantChatWithCarbons(t *testing.T) {
 	e := newRoomEnv(t)
 	room := "#chat%one.example@" + gwDomain
-	enable := func(c *xmpptest.Client) {
-		t.Helper()
-		if res := c.IQ(t, wait, `<iq type='set' id='carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>`); res.Type != "result" {
-			t.Fatalf("enabling carbons: %s", res)
-		}
-		c.SendRaw(t, `<presence/>`)
-	}
-	phone := e.client("alice")
-	registerUnseen(t, phone)
-	enable(phone)
-	joinRoom(t, phone, room, "alice")
-	tablet := e.client("alice")
-	enable(tablet)
-	joinRoom(t, tablet, room, "alice")
-	laptop := e.client("alice")
-	enable(laptop)
+	phone, tablet, laptop := carbonClients(t, e, room)
 	sess, ok := e.net.Session("alice@" + serverDomain)
 	if !ok {
 		t.Fatal("no legacy session")
@@ -272,4 +242,28 @@ func TestOccupantChatWithCarbons(t *testing.T) {
 		c.ExpectNone(t, 0, carbon("psst"))
 		c.ExpectNone(t, 0, chatFrom(room+"/bob", "psst"))
 	}
+}
+
+// carbonClients logs alice in three times with message carbons enabled:
+// the phone (which registers, never approving the transport's
+// subscription) and the tablet join room, the laptop is in no room.
+func carbonClients(t *testing.T, e *env, room string) (phone, tablet, laptop *xmpptest.Client) {
+	t.Helper()
+	enable := func(c *xmpptest.Client) {
+		t.Helper()
+		if res := c.IQ(t, wait, `<iq type='set' id='carbons'><enable xmlns='urn:xmpp:carbons:2'/></iq>`); res.Type != "result" {
+			t.Fatalf("enabling carbons: %s", res)
+		}
+		c.SendRaw(t, `<presence/>`)
+	}
+	phone = e.client("alice")
+	registerUnseen(t, phone)
+	enable(phone)
+	joinRoom(t, phone, room, "alice")
+	tablet = e.client("alice")
+	enable(tablet)
+	joinRoom(t, tablet, room, "alice")
+	laptop = e.client("alice")
+	enable(laptop)
+	return phone, tablet, laptop
 }

@@ -94,16 +94,7 @@ func TestConfigErrorExitsBeforeConnecting(t *testing.T) {
 }
 
 func TestUsersCommands(t *testing.T) {
-	path := writeConfig(t, "127.0.0.1:1", "")
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Dir(cfg.Database.Path), 0o700)
-	db, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, _, db := openConfigDB(t)
 	ctx := context.Background()
 	for _, u := range []string{"alice@example.test", "bob@example.test"} {
 		err := db.PutRegistration(ctx, registry.Registration{User: u, Transport: "gw.example.test",
@@ -116,7 +107,7 @@ func TestUsersCommands(t *testing.T) {
 	// While the database is held (as by a running gateway) the commands fail
 	// fast and say why.
 	start := time.Now()
-	_, err = runCmd(t, "-config", path, "users", "list")
+	_, err := runCmd(t, "-config", path, "users", "list")
 	if err == nil || !strings.Contains(err.Error(), "in use by a running gateway") {
 		t.Errorf("users list on a locked database: %v", err)
 	}
@@ -243,4 +234,21 @@ func TestHangupReloadsAccessLists(t *testing.T) {
 	if !allowed("other.test") {
 		t.Error("an invalid config changed the allow-list")
 	}
+}
+
+// openConfigDB writes a config for the admin commands and opens its
+// database, as the gateway would.
+func openConfigDB(t *testing.T) (string, *config.Config, *registry.DB) {
+	t.Helper()
+	path := writeConfig(t, "127.0.0.1:1", "")
+	cfg, err := loadConfig(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.MkdirAll(filepath.Dir(cfg.Database.Path), 0o700)
+	db, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return path, cfg, db
 }

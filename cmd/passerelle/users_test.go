@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -17,16 +15,7 @@ import (
 // otherwise act on the admin's terminal), and shows a record that does
 // not decode, among the others, so that the admin can remove it.
 func TestUsersListIsSafeToPrint(t *testing.T) {
-	path := writeConfig(t, "127.0.0.1:1", "")
-	cfg, err := loadConfig(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.MkdirAll(filepath.Dir(cfg.Database.Path), 0o700)
-	db, err := registry.Open(cfg.Database.Path, registry.Options{KeyFile: cfg.Database.KeyFile})
-	if err != nil {
-		t.Fatal(err)
-	}
+	path, cfg, db := openConfigDB(t)
 	ctx := context.Background()
 	hostile := "\x1b]0;owned\x07\x1b[2J\rfake\tcolumn\u202eevil"
 	for _, u := range []string{"alice@example.test", "bob@example.test", "carol@example.test"} {

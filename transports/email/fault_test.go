@@ -93,14 +93,7 @@ func TestXMPPServerRestartUnderMailTraffic(t *testing.T) {
 // lost about 1 run in 3 of TestXMPPServerRestartUnderMailTraffic under
 // load.
 func TestMailWaitsForTheUserAfterReconnection(t *testing.T) {
-	e := newEnv(t)
-	c := e.client("alice")
-	e.register(c, "alice", "alice-mail")
-	// The same gateway and database, now through a proxy that can cut.
-	e.stop()
-	e.proxy = testserver.NewProxy(t, e.xmpp.ComponentAddr)
-	e.start()
-	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	e, c := newProxiedEnv(t)
 	alice, carol := "alice@"+e.mail.Domain(), "carol@elsewhere.example"
 	r := newReceived()
 	deliverBatch(t, e, carol, alice, 0, 1)
@@ -198,14 +191,7 @@ func TestIMAPDropWhileIdle(t *testing.T) {
 // Prosody three times while mail keeps arriving and the user stays online:
 // every mail reaches the user, none twice under different ids.
 func TestComponentLinkCutUnderMailTraffic(t *testing.T) {
-	e := newEnv(t)
-	c := e.client("alice")
-	e.register(c, "alice", "alice-mail")
-	// The same gateway and database, now through a proxy that can cut.
-	e.stop()
-	e.proxy = testserver.NewProxy(t, e.xmpp.ComponentAddr)
-	e.start()
-	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	e, c := newProxiedEnv(t)
 	alice, carol := "alice@"+e.mail.Domain(), "carol@elsewhere.example"
 	r := newReceived()
 
@@ -285,4 +271,19 @@ func TestXMPPServerRestartsWhileMailFlowsOffline(t *testing.T) {
 		t.Errorf("repeats under a new id: %v", r.newIDs)
 	}
 	t.Logf("%d mails, 2 restarts: %d repeated under the same id", total, len(r.repeats))
+}
+
+// newProxiedEnv registers alice and restarts the gateway, with the same
+// database, through a proxy that can cut its link to the XMPP server; alice
+// is online and sees the transport.
+func newProxiedEnv(t *testing.T) (*env, *xmpptest.Client) {
+	t.Helper()
+	e := newEnv(t)
+	c := e.client("alice")
+	e.register(c, "alice", "alice-mail")
+	e.stop()
+	e.proxy = testserver.NewProxy(t, e.xmpp.ComponentAddr)
+	e.start()
+	c.Expect(t, wait, xmpptest.PresenceFrom(gwDomain, ""))
+	return e, c
 }
