@@ -4,7 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"sort"
-	"unicode/utf8"
+
+	"passerelle.dev/passerelle/transports/xmltext"
 )
 
 // DefaultMaxStanzaBytes bounds every stanza the gateway writes unless the
@@ -82,52 +83,11 @@ func undeliverable(err error) bool {
 	return errors.As(err, &tl) || errors.As(err, &de)
 }
 
-// escapedLen returns the length of s once escaped as XML character data by
-// encoding/xml (which is how the gateway's stanzas are written).
-func escapedLen(s string) int {
-	n := 0
-	for i := 0; i < len(s); {
-		r, w := utf8.DecodeRuneInString(s[i:])
-		i += w
-		n += escapedRuneLen(r, w)
-	}
-	return n
-}
-
-// escapedRuneLen mirrors encoding/xml's EscapeString for one decoded rune
-// of width w.
-func escapedRuneLen(r rune, w int) int {
-	switch r {
-	case '"', '\'', '&', '\t', '\n', '\r':
-		return 5 // &#34; &#39; &amp; &#x9; &#xA; &#xD;
-	case '<', '>':
-		return 4
-	}
-	if !inXMLCharRange(r) || (r == utf8.RuneError && w == 1) {
-		return 3 // written as U+FFFD
-	}
-	return w
-}
-
-func inXMLCharRange(r rune) bool {
-	return r == 0x09 || r == 0x0A || r == 0x0D ||
-		r >= 0x20 && r <= 0xD7FF ||
-		r >= 0xE000 && r <= 0xFFFD ||
-		r >= 0x10000 && r <= 0x10FFFF
-}
-
 // cutEscaped returns the longest prefix of s, ending on a character
 // boundary, whose escaped length is at most limit.
 func cutEscaped(s string, limit int) string {
-	n := 0
-	for i := 0; i < len(s); {
-		r, w := utf8.DecodeRuneInString(s[i:])
-		if n += escapedRuneLen(r, w); n > limit {
-			return s[:i]
-		}
-		i += w
-	}
-	return s
+	cut, _ := xmltext.Cut(s, len(s), limit)
+	return cut
 }
 
 // cutNote is the visible note that ends a cut text.
@@ -165,7 +125,7 @@ func shrinkFields(fields []textField, over int) bool {
 	lens := make([]int, len(fields))
 	total := 0
 	for i, f := range fields {
-		lens[i] = escapedLen(*f.s)
+		lens[i] = xmltext.EscapedLen(*f.s)
 		total += lens[i]
 	}
 	// Ids that are too long to be worth keeping go first.
@@ -202,14 +162,14 @@ func shrinkFields(fields []textField, over int) bool {
 		s := *f.s
 		// The note's length grows with the size it states within each of
 		// its forms (bytes, KB, MB), and a shorter form may follow a longer.
-		room := share - max(escapedLen(cutNote(len(s))), escapedLen(cutNote(min(len(s), 1<<10-1))), escapedLen(cutNote(min(len(s), 1<<20-1))))
+		room := share - max(xmltext.EscapedLen(cutNote(len(s))), xmltext.EscapedLen(cutNote(min(len(s), 1<<10-1))), xmltext.EscapedLen(cutNote(min(len(s), 1<<20-1))))
 		if room < 0 {
 			*f.s = ""
 			continue
 		}
 		kept := cutEscaped(s, room)
 		*f.s = kept + cutNote(len(s)-len(kept))
-		budget -= escapedLen(*f.s)
+		budget -= xmltext.EscapedLen(*f.s)
 	}
 	return changed
 }

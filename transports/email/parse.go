@@ -8,7 +8,6 @@ import (
 	"io"
 	"mime"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/emersion/go-message"
 	_ "github.com/emersion/go-message/charset" // decode every charset, not only UTF-8 and ASCII
@@ -17,6 +16,8 @@ import (
 	"github.com/inbucket/html2text"
 
 	"passerelle.dev/passerelle/transports/address"
+
+	"passerelle.dev/passerelle/transports/xmltext"
 )
 
 // incoming is a received mail, reduced to what a chat message shows.
@@ -138,7 +139,7 @@ func buildIncoming(f fetched, maxBody int) (incoming, error) {
 		text = decodeText(f.body, *tp)
 		partial = int64(len(f.body)) < int64(tp.size)
 	}
-	in.text = renderText(text, partial, f, maxBody, maxEscapedText-escapedLen(in.subject)-2*maxMsgID*6)
+	in.text = renderText(text, partial, f, maxBody, maxEscapedText-xmltext.EscapedLen(in.subject)-2*maxMsgID*6)
 	return in, nil
 }
 
@@ -200,8 +201,8 @@ func cleanText(s string) string {
 func renderText(text string, partial bool, f fetched, maxBody, budget int) string {
 	var b strings.Builder
 	att := f.plan.listing()
-	budget -= escapedLen(att) + 200
-	cut, wasCut := cutText(text, maxBody, budget)
+	budget -= xmltext.EscapedLen(att) + 200
+	cut, wasCut := xmltext.Cut(text, maxBody, budget)
 	b.WriteString(cut)
 	if wasCut || partial {
 		note := "[… cut: the mail is longer"
@@ -220,54 +221,12 @@ func renderText(text string, partial bool, f fetched, maxBody, budget int) strin
 	return out
 }
 
-// cutText cuts s at a character boundary to at most maxBytes bytes and at
-// most maxEscaped bytes once XML-escaped.
-func cutText(s string, maxBytes, maxEscaped int) (string, bool) {
-	n, esc := 0, 0
-	for n < len(s) {
-		r, w := utf8.DecodeRuneInString(s[n:])
-		e := escapedRuneLen(r, w)
-		if n+w > maxBytes || esc+e > maxEscaped {
-			return s[:n], true
-		}
-		n += w
-		esc += e
-	}
-	return s, false
-}
-
-// escapedLen is the length of s as encoding/xml writes it in text.
-func escapedLen(s string) int {
-	n := 0
-	for _, r := range s {
-		n += escapedRuneLen(r, utf8.RuneLen(r))
-	}
-	return n
-}
-
-func escapedRuneLen(r rune, w int) int {
-	switch r {
-	case '\n', '\r':
-		return 6 // &#xA;
-	case '\t', '"', '\'':
-		return 5 // &#x9; &#34;
-	case '&':
-		return 5
-	case '<', '>':
-		return 4
-	}
-	if r == utf8.RuneError && w <= 1 {
-		return 3 // an invalid byte becomes U+FFFD
-	}
-	return w
-}
-
 // cutString cuts s to at most n bytes at a character boundary, marking the cut.
 func cutString(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	cut, _ := cutText(s, n-len("…"), 1<<30)
+	cut, _ := xmltext.Cut(s, n-len("…"), 1<<30)
 	return cut + "…"
 }
 

@@ -9,6 +9,8 @@ import (
 
 	"github.com/emersion/go-imap/v2"
 	"github.com/emersion/go-imap/v2/imapserver"
+
+	"passerelle.dev/passerelle/transports/xmltext"
 )
 
 // serverView is what an IMAP server hands the gateway for raw: the same
@@ -169,7 +171,7 @@ func TestHostileMailBounded(t *testing.T) {
 	if !strings.HasPrefix(in.text, "hello\n\nAttachments:\n• 0000-") || !strings.Contains(in.text, "… and 3,980 more") || strings.Count(in.text, "•") != maxListed {
 		t.Errorf("4,000 attachments: %q", in.text)
 	}
-	if n := escapedLen(in.text); n > 8<<10 {
+	if n := xmltext.EscapedLen(in.text); n > 8<<10 {
 		t.Errorf("4,000 attachments: %d bytes of text", n)
 	}
 
@@ -189,7 +191,7 @@ func TestHostileMailBounded(t *testing.T) {
 	if len(in.subject) > maxSubject || !strings.HasSuffix(in.subject, "…") {
 		t.Errorf("subject of %d bytes", len(in.subject))
 	}
-	if n := escapedLen(in.text) + escapedLen(in.subject); n > maxEscapedText || !strings.Contains(in.text, "cut: the mail is longer") {
+	if n := xmltext.EscapedLen(in.text) + xmltext.EscapedLen(in.subject); n > maxEscapedText || !strings.Contains(in.text, "cut: the mail is longer") {
 		t.Errorf("escaped text of %d bytes, note: %v", n, strings.Contains(in.text, "cut"))
 	}
 }
@@ -215,7 +217,7 @@ func FuzzParseMail(f *testing.F) {
 		if in.from == "" || in.text == "" {
 			t.Fatalf("empty result %+v", in)
 		}
-		if n := escapedLen(in.text); n > 200*6+escapedLen(view.plan.listing())+400 {
+		if n := xmltext.EscapedLen(in.text); n > 200*6+xmltext.EscapedLen(view.plan.listing())+400 {
 			t.Fatalf("text of %d escaped bytes: %q", n, in.text)
 		}
 		if len(in.subject) > maxSubject || len(in.msgID) > maxMsgID || len(in.refs) > maxRefs {
