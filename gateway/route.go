@@ -3,7 +3,6 @@ package gateway
 import (
 	"context"
 	"fmt"
-	"runtime/debug"
 	"strings"
 
 	"mellium.im/xmpp/jid"
@@ -19,11 +18,7 @@ import (
 // waits on a user: the onPublic and onReader rows answer here, everything else
 // is queued to the sender's own loop.
 func (g *Gateway) route(s *inbound) {
-	defer func() {
-		if r := recover(); r != nil {
-			g.log.Error("panic while routing a stanza", "panic", r, "stack", string(debug.Stack()))
-		}
-	}()
+	defer func() { _ = recovered(g.log, "routing a stanza", recover()) }()
 	var err error
 	if s.from, err = jid.Parse(s.FromRaw); err != nil || s.FromRaw == "" {
 		g.log.Debug("dropping a stanza without a valid sender", "from", s.FromRaw, "kind", s.XMLName.Local)

@@ -3,9 +3,7 @@ package gateway
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
-	"runtime/debug"
 	"sync/atomic"
 	"time"
 
@@ -193,11 +191,10 @@ func (u *user) wantSession() bool {
 // only, never the loop or other users.
 func (u *user) handleSafely(ev event) {
 	defer func() {
-		if r := recover(); r != nil {
-			u.log.Error("panic in user loop", "panic", r, "stack", string(debug.Stack()))
+		if err := recovered(u.log, "the user loop", recover()); err != nil {
 			switch ev := ev.(type) {
 			case legacyEvent:
-				ev.done <- fmt.Errorf("gateway: panic handling event: %v", r)
+				ev.done <- err
 			case stanzaEvent:
 				u.g.replyError(ev.s, transportError(errors.New("panic")))
 			}
